@@ -1,0 +1,198 @@
+"""The closed- vs open-loop study (Ger & Barak Figs. 1c, 2a-c) for any recipe of this world.
+
+1. closed loop: every seed trained by BPTT through the plant (one vectorised batch);
+2. open loop: a student per seed, starting from the *same initial weights*, imitates that
+   seed's trained closed-loop network (the teacher);
+3. analysis: stages of the closed-loop loss, first stable step of P, effective gains, and
+   the gain-plane loss map; 4. figures; 5. summary.json.
+Each trained phase has its own store folder, so an interrupted study resumes where it was.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+
+from learndyn.closedloop.analysis import gain_map
+from learndyn.closedloop.build import build
+from learndyn.closedloop.config import ClosedLoopRecipe
+from learndyn.core.spectra import first_stable_step
+from learndyn.core.stages import loss_stages
+from learndyn.core.store import RunStore
+from learndyn.core.trainer import Trainer
+
+ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
+
+# An open-loop peak counts as "above the initial loss" only if it exceeds it by 10 %: the
+# evaluation batch is fixed, so smaller excursions would be real but are not what the paper
+# means by a transient rise "far above" the initial value.
+PEAK_MARGIN = 1.10
+
+
+def run_keys(seed: int, n: int) -> jax.Array:
+    """Per-run keys: run i uses fold_in(PRNGKey(seed), i), so a seed's numbers do not depend on
+    how many seeds run beside it."""
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(np.arange(n))
+
+
+def _quartiles(v) -> dict:
+    v = np.asarray([x for x in v if x is not None and np.isfinite(x)], float)
+    if len(v) == 0:
+        return {"median": None, "q25": None, "q75": None, "n": 0}
+    q = np.percentile(v, [25, 50, 75])
+    return {"median": float(q[1]), "q25": float(q[0]), "q75": float(q[2]), "n": int(len(v))}
+
+
+def _median(v):
+    v = [x for x in v if x is not None and np.all(np.isfinite(x))]
+    return None if not v else np.median(np.asarray(v, float), axis=0).tolist()
+
+
+def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
+    """Per-seed scalars of one trained phase."""
+    steps = ds.step.values
+    dep = ds.deployed_loss.values  # (step, run)
+    n_runs = dep.shape[1]
+    per = {"initial_deployed_loss": [], "peak_deployed_loss": [], "peak_step": [],
+           "final_loss": [], "final_objective": [], "first_stable_step": [],
+           "final_gains": [], "stage_boundaries": [], "stage_slopes": []}
+    for r in range(n_runs):
+        d = dep[:, r]
+        ok = np.isfinite(d)
+        per["initial_deployed_loss"].append(float(d[0]))
+        per["peak_deployed_loss"].append(float(np.nanmax(d)) if ok.any() else None)
+        per["peak_step"].append(int(steps[np.nanargmax(d)]) if ok.any() else None)
+        per["final_loss"].append(float(d[-1]) if ok[-1] else None)
+        obj = ds.loss.values[-1, r]
+        per["final_objective"].append(float(obj) if np.isfinite(obj) else None)
+        per["first_stable_step"].append(first_stable_step(steps, ds.radius.values[:, r]))
+        if "gains" in ds:
+            g = ds.gains.values[-1, r, 0]
+            per["final_gains"].append(g.tolist() if np.all(np.isfinite(g)) else None)
+        if n_stages and ok.sum() > 6 * n_stages:
+            st = loss_stages(steps, dep[:, r], n_stages)
+            per["stage_boundaries"].append(st.boundaries)
+            per["stage_slopes"].append(st.slopes)
+        else:
+            per["stage_boundaries"].append(None)
+            per["stage_slopes"].append(None)
+    status = ["diverged" if x >= 0 else "ok" for x in diverged_at]
+    summary = {
+        "initial_deployed_loss": _median(per["initial_deployed_loss"]),
+        "peak_deployed_loss": _median(per["peak_deployed_loss"]),
+        "final_loss": _median(per["final_loss"]),
+        "final_objective": _median(per["final_objective"]),
+        "first_stable_step": _quartiles(per["first_stable_step"])["median"],
+        "final_gains": _median(per["final_gains"]),
+        "stage_boundaries": _median(per["stage_boundaries"]),
+        "n_diverged": int(sum(s == "diverged" for s in status)),
+        "diverged_at": [int(x) if x >= 0 else None for x in diverged_at],
+        "per_seed": per,
+    }
+    return summary
+
+
+def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFactory | None = None,
+              figures: bool = True) -> dict:
+    """Train, analyse, draw and summarise; returns the summary (also written to summary.json)."""
+    t_start = time.time()
+    plant, task, agent, problems = build(recipe)
+    keys = run_keys(recipe.seed, recipe.seeds)
+    steps = recipe.record.steps(recipe.train.epochs)
+    results, timings = {}, {}
+    prog = (lambda label: progress(label)) if progress else (lambda label: None)
+
+    pc = problems["closed"]
+    s0 = jax.vmap(pc.init)(keys)
+    t0 = time.time()
+    trainer = Trainer(pc.step, pc.observe, obs_dims=pc.obs_dims,
+                      diverge_above=recipe.train.diverge_above)
+    results["closed"] = trainer.run(s0, steps, store=store.child("closed"),
+                                    progress=prog("closed loop"),
+                                    run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})
+    timings["closed_s"] = time.time() - t0
+
+    if "open" in problems:
+        po = problems["open"]
+        teacher = results["closed"].state.params
+        so = jax.vmap(po.init)(keys, s0.params, teacher)
+        epochs = recipe.open_loop.epochs or recipe.train.epochs
+        t0 = time.time()
+        trainer_o = Trainer(po.step, po.observe, obs_dims=po.obs_dims,
+                            diverge_above=recipe.train.diverge_above)
+        results["open"] = trainer_o.run(so, recipe.record.steps(epochs), store=store.child("open"),
+                                        progress=prog("open loop"),
+                                        run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})
+        timings["open_s"] = time.time() - t0
+
+    summary = {"recipe": recipe.name, "paper": recipe.paper, "seeds": recipe.seeds,
+               "seed": recipe.seed, "epochs": {m: int(r.records.step.values[-1])
+                                               for m, r in results.items()}}
+    for mode, res in results.items():
+        summary[mode] = analyse_mode(res.records, res.diverged_at,
+                                     recipe.n_stages if mode == "closed" else None)
+    summary["stage_boundaries"] = summary["closed"]["stage_boundaries"]
+    over = {"first_stable_step": {m: _quartiles(summary[m]["per_seed"]["first_stable_step"])
+                                  for m in results}}
+    if "open" in results:
+        per = summary["open"]["per_seed"]
+        above = [p is not None and p > PEAK_MARGIN * i
+                 for p, i in zip(per["peak_deployed_loss"], per["initial_deployed_loss"])]
+        over["open_peak_above_initial_fraction"] = float(np.mean(above))
+        fl = [(o, c) for o, c in zip(summary["open"]["per_seed"]["final_loss"],
+                                     summary["closed"]["per_seed"]["final_loss"])
+              if o is not None and c is not None]
+        over["final_loss_ratio_open_over_closed"] = _quartiles([o / c for o, c in fl])
+    summary["over_seeds"] = over
+
+    gm = None
+    if plant.nx == 2 and plant.nu == 1 and recipe.task.type == "regulation":
+        g = recipe.gain_map
+        gm = gain_map(plant, task, np.linspace(*g.k1, g.resolution), np.linspace(*g.k2, g.resolution))
+        summary["gain_regions"] = _gain_path_regions(results, plant, task)
+    timings["total_s"] = time.time() - t_start
+    summary["timing"] = timings
+    summary["backend"] = jax.default_backend()
+    if figures:
+        from learndyn.closedloop.figures import draw_all
+        summary["figures"] = draw_all(results, summary, gm, store.figures)
+    store.write_summary(summary)
+    return summary
+
+
+def _gain_path_regions(results, plant, task) -> dict:
+    """Where each mode's effective gains go in the gain plane: the fraction of recorded steps
+    in each region (all seeds), the fraction of seeds that ever enter the oscillatory-unstable
+    region, and per seed the largest spectral radius of A + B K reached inside it (how deep
+    the path goes: 1 is the boundary)."""
+    import jax.numpy as jnp
+
+    from learndyn.closedloop.analysis import OSC_UNSTABLE, REGION_NAMES, region_of
+    A, B, _ = plant.linearize()
+    A, B = jnp.asarray(A, jnp.float32), jnp.asarray(B, jnp.float32)
+
+    def classify(k):
+        K = k[None, :]
+        return region_of(A, B, K), jnp.max(jnp.abs(jnp.linalg.eigvals(A + B @ K)))
+    out = {}
+    for mode, res in results.items():
+        g = res.records.gains.values[:, :, 0, :]  # (step, run, 2)
+        flat = g.reshape(-1, 2)
+        ok = np.all(np.isfinite(flat), axis=1)
+        reg, rad = np.full(len(flat), -1), np.full(len(flat), np.nan)
+        if ok.any():
+            r, q = jax.vmap(classify)(jnp.asarray(flat[ok]))
+            reg[ok], rad[ok] = np.asarray(r), np.asarray(q)
+        reg, rad = reg.reshape(g.shape[:2]), rad.reshape(g.shape[:2])
+        frac = {REGION_NAMES[k]: float(np.mean(reg == k)) for k in REGION_NAMES}
+        depth = np.where(reg == OSC_UNSTABLE, rad, -np.inf).max(axis=0)
+        out[mode] = {"fraction_of_steps": frac,
+                     "fraction_of_seeds_entering_oscillatory_unstable":
+                         float(np.mean(np.any(reg == OSC_UNSTABLE, axis=0))),
+                     "max_radius_in_oscillatory_unstable": [float(d) if np.isfinite(d) else None
+                                                            for d in depth]}
+    return out

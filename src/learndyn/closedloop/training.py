@@ -1,0 +1,148 @@
+"""Training problems of the closed-loop world, in the trainer's (step, observe) form.
+
+Modes
+  closed        BPTT through the unrolled agent + plant on the task's loss.
+  open_noise    teacher-student: both networks read i.i.d. N(0, 1) inputs; the student
+                imitates the teacher's outputs, (1/T) sum_t ||u_s - u_t||^2.
+  open_teacher  the teacher drives the plant in closed loop; the student reads the same
+                observations and imitates the teacher's outputs.
+Every mode records the deployed (closed-loop) loss of the network being trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from learndyn.closedloop.analysis import coupled_matrix, effective_gains
+from learndyn.core.spectra import sorted_eigvals
+from learndyn.closedloop.rollout import closed_loop, closed_loop_loss, open_loop
+from learndyn.errors import ConfigError
+
+MODES = ("closed", "open_noise", "open_teacher")
+
+
+class TrainState(NamedTuple):
+    params: dict          # the agent being trained
+    opt_state: Any
+    key: jax.Array        # (2,) uint32, this run's key; step t uses fold_in(key, t)
+    teacher: dict | None  # the teacher's parameters (open-loop modes)
+    eval_x0: jax.Array    # (B_eval, nx) fixed evaluation episodes
+    eval_ref: jax.Array   # (B_eval, T + 1, nr)
+    lr_scale: jax.Array   # () multiplies this run's updates (sweeps of the learning rate)
+
+
+def make_optimizer(name: str, lr: float, clip: float | None = None,
+                   momentum: float = 0.0) -> optax.GradientTransformation:
+    """SGD (optionally with momentum) or Adam, after gradient-norm clipping (if clip)."""
+    if name == "sgd":
+        opt = optax.sgd(lr, momentum=momentum or None)
+    elif name == "adam":
+        opt = optax.adam(lr)
+    else:
+        raise ConfigError("train.optimizer", f"{name!r} is not one of ['adam', 'sgd']")
+    return optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt
+
+
+@dataclass(frozen=True, eq=False)
+class ControlProblem:
+    """One run of training an RNN agent with a plant, in one of MODES."""
+
+    agent: Any
+    plant: Any
+    task: Any
+    optimizer: optax.GradientTransformation
+    mode: str = "closed"
+    batch: int = 100
+    eval_batch: int = 200
+    fit_gains: bool = True
+    batch_reduction: str = "mean"   # "sum" multiplies the training objective by the batch size
+
+    @property
+    def _batch_factor(self) -> float:
+        return float(self.batch) if self.batch_reduction == "sum" else 1.0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError("mode", f"{self.mode!r} is not one of {list(MODES)}")
+        if self.batch_reduction not in ("mean", "sum"):
+            raise ConfigError("train.batch_reduction",
+                              f"{self.batch_reduction!r} is not one of ['mean', 'sum']")
+
+    # -- init ---------------------------------------------------------------------------
+    def init(self, key: jax.Array, params: dict | None = None,
+             teacher: dict | None = None, lr_scale: float = 1.0) -> TrainState:
+        """A run's state: `params` (default: fresh from the agent's init with `key`).
+        `lr_scale` multiplies the run's learning rate (vmap it to sweep learning rates)."""
+        k_init, k_eval, k_run = jax.random.split(key, 3)
+        if params is None:
+            params = self.agent.init(k_init)
+        if self.mode != "closed" and teacher is None:
+            raise ConfigError("mode", f"{self.mode} training needs a teacher network")
+        x0, ref = self.task.sample(k_eval, self.eval_batch)
+        return TrainState(params, self.optimizer.init(params), k_run, teacher, x0, ref,
+                          jnp.asarray(lr_scale, jnp.float32))
+
+    # -- objectives ----------------------------------------------------------------------
+    def deployed_loss(self, params, x0, ref):
+        return closed_loop_loss(self.agent, params, self.plant, self.task, x0, ref)
+
+    def _imitation_inputs(self, teacher, key, batch):
+        T = self.task.horizon
+        if self.mode == "open_noise":
+            return jax.random.normal(key, (batch, T, self.agent.n_in))
+        x0, ref = self.task.sample(key, batch)
+        run = lambda x, r: closed_loop(self.agent, teacher, self.plant, self.task, x, r)
+        _, _, _, ys = jax.vmap(run)(x0, ref)
+        inp = jax.vmap(jax.vmap(self.task.agent_input))(ys[:, 1:], ref[:, 1:])
+        return inp  # (B, T, n_in): input read after step t
+
+    def imitation_loss(self, params, teacher, inputs):
+        us = jax.vmap(lambda i: open_loop(self.agent, params, i))(inputs)
+        ut = jax.vmap(lambda i: open_loop(self.agent, teacher, i))(inputs)
+        return jnp.mean(jnp.sum((us - ut) ** 2, axis=-1))
+
+    def objective(self, params, teacher, key):
+        """The training loss of this mode on a fresh batch (batch-mean episode loss, times the
+        batch size when batch_reduction = "sum")."""
+        if self.mode == "closed":
+            x0, ref = self.task.sample(key, self.batch)
+            return self._batch_factor * self.deployed_loss(params, x0, ref)
+        inputs = self._imitation_inputs(teacher, key, self.batch)
+        return self._batch_factor * self.imitation_loss(params, teacher,
+                                                        jax.lax.stop_gradient(inputs))
+
+    # -- trainer interface -----------------------------------------------------------------
+    def step(self, state: TrainState, t: jax.Array):
+        key = jax.random.fold_in(state.key, t)
+        loss, grads = jax.value_and_grad(self.objective)(state.params, state.teacher, key)
+        loss = loss / self._batch_factor
+        masks = self.agent.masks(state.params)
+        grads = jax.tree_util.tree_map(lambda g, m: g * m, grads, masks)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        updates = jax.tree_util.tree_map(lambda u: state.lr_scale * u, updates)
+        params = optax.apply_updates(state.params, updates)
+        return state._replace(params=params, opt_state=opt_state), loss
+
+    obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state")}
+
+    def observe(self, state: TrainState) -> dict:
+        p = state.params
+        deployed = self.deployed_loss(p, state.eval_x0, state.eval_ref)
+        if self.mode == "closed":
+            loss = deployed
+        else:
+            inputs = self._imitation_inputs(state.teacher, jax.random.fold_in(state.key, 2**31 - 1),
+                                            self.eval_batch)
+            loss = self.imitation_loss(p, state.teacher, inputs)
+        ev = sorted_eigvals(coupled_matrix(self.agent, p, self.plant, self.task))
+        out = {"loss": loss, "deployed_loss": deployed, "eig": ev.astype(jnp.complex64),
+               "radius": jnp.abs(ev[0])}
+        if self.fit_gains:
+            out["gains"] = effective_gains(self.agent, p, self.plant, self.task,
+                                           state.eval_x0, state.eval_ref)
+        return out

@@ -1,0 +1,1 @@
+"""World-independent machinery: schedule, trainer, store, stages, spectra, claims, bench."""

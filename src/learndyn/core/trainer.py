@@ -1,0 +1,197 @@
+"""The training loop shared by every world.
+
+A world supplies two pure functions for ONE run:
+
+    step(state, t)  -> (state, loss)        # one parameter update; t is the update's index
+    observe(state)  -> {name: array}        # observables of the current state
+
+The trainer vmaps both over a leading "run" axis (seeds, hyper-parameters, ...), and compiles
+one *chunk* of the run into a single XLA program: a `lax.scan` over record points, each of
+which advances the runs by a (dynamic) number of steps with a `lax.fori_loop` and then
+records the observables. Every chunk has the same shape, so the program compiles once per
+problem shape; chunks are the unit of progress reporting and of checkpointing, which is what
+lets an interrupted run resume from its last record.
+
+A run whose loss or state becomes non-finite (or exceeds `diverge_above`) is frozen at its
+last finite state, its observables read NaN from then on, and `diverged_at` holds the index of
+the update that diverged; the other runs in the batch continue.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from learndyn.core.store import RunStore
+
+StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
+ObserveFn = Callable[[Any], Mapping[str, jax.Array]]
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class RunResult:
+    """What a training run leaves: the final (batched) state and the recorded trajectory.
+
+    records: xr.Dataset with dims (step, run, ...); `diverged_at` (run,) is -1 for runs that
+    never diverged.
+    """
+
+    state: Any
+    records: xr.Dataset
+    diverged_at: np.ndarray
+    resumed_from_step: int = 0
+
+    @property
+    def status(self) -> list[str]:
+        return ["diverged" if d >= 0 else "ok" for d in self.diverged_at]
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _select(ok, new, old):
+    """Per-run select over a batched pytree: keep `new` where ok[run], else `old`."""
+    def pick(n, o):
+        return jnp.where(ok.reshape(ok.shape + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+@dataclass
+class Trainer:
+    """Compile-once, vmapped, chunked training with scheduled recording.
+
+    step, observe: per-run pure functions (see module docstring).
+    obs_dims: names of each observable's trailing dims, e.g. {"eig": ("eigen",)}.
+    records_per_chunk: records per compiled chunk (None: about `n_chunks` chunks per run).
+    diverge_above: a loss above this marks the run as diverged.
+    """
+
+    step: StepFn
+    observe: ObserveFn
+    obs_dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    records_per_chunk: int | None = None
+    n_chunks: int = 10
+    diverge_above: float = math.inf
+
+    def __post_init__(self):
+        self._chunk = jax.jit(self._chunk_impl)
+
+    # -- compiled pieces ---------------------------------------------------------------
+    def _advance(self, carry, t):
+        state, alive, dat = carry
+        new, loss = jax.vmap(self.step, in_axes=(0, None))(state, t)
+        finite = jnp.isfinite(loss) & (loss <= self.diverge_above)
+        finite = finite & jax.vmap(_all_finite)(new)
+        ok = alive & finite
+        state = _select(ok, new, state)
+        dat = jnp.where(alive & ~finite, t, dat)
+        return state, ok, dat
+
+    def _chunk_impl(self, state, alive, dat, t0, counts):
+        """Advance by counts[i] steps then record, for each i (one scan over record points)."""
+        def interval(carry, count):
+            state, alive, dat, t = carry
+            state, alive, dat = jax.lax.fori_loop(
+                0, count, lambda i, c: self._advance(c, t + i), (state, alive, dat))
+            obs = jax.vmap(self.observe)(state)
+            obs = {k: jnp.where(alive.reshape(alive.shape + (1,) * (v.ndim - 1)), v,
+                                jnp.nan).astype(v.dtype)
+                   if jnp.issubdtype(v.dtype, jnp.inexact) else v
+                   for k, v in obs.items()}
+            return (state, alive, dat, t + count), obs
+        return jax.lax.scan(interval, (state, alive, dat, t0), counts)
+
+    def advance(self, state, n_steps: int, t0: int = 0):
+        """Advance a batched state by n_steps with nothing recorded (benchmarks use this).
+        Returns (state, alive, diverged_at)."""
+        n_runs = jax.tree_util.tree_leaves(state)[0].shape[0]
+        alive = jnp.ones((n_runs,), bool)
+        dat = -jnp.ones((n_runs,), jnp.int32)
+        (state, alive, dat, _), _ = self._chunk(
+            state, alive, dat, jnp.int32(t0), jnp.array([n_steps], jnp.int32))
+        return state, alive, dat
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self, state0, record_steps: np.ndarray, *, store: RunStore | None = None,
+            progress: ProgressFn | None = None,
+            run_coords: Mapping[str, np.ndarray] | None = None) -> RunResult:
+        """Train a batch of runs (leading axis of every leaf of `state0`) through
+        `record_steps[-1]` updates, recording at each of `record_steps`.
+
+        With a `store`, every chunk's records and a checkpoint are written before the next
+        chunk starts; a store that already holds a checkpoint resumes from it, and a complete
+        store is read back without recomputing anything.
+        """
+        rec = np.asarray(record_steps, dtype=np.int64)
+        if rec.ndim != 1 or len(rec) == 0 or np.any(np.diff(rec) <= 0) or rec[0] < 0:
+            raise ValueError("record_steps must be a non-empty increasing array of steps >= 0")
+        n_runs = jax.tree_util.tree_leaves(state0)[0].shape[0]
+        per = self.records_per_chunk or max(1, math.ceil(len(rec) / self.n_chunks))
+        chunks = [rec[i:i + per] for i in range(0, len(rec), per)]
+        total = int(rec[-1])
+
+        if store is not None and store.is_complete():
+            ck = store.load_checkpoint(state0)
+            return RunResult(ck["state"], store.load_records(), ck["diverged_at"], total)
+
+        state, alive = state0, jnp.ones((n_runs,), bool)
+        dat = -jnp.ones((n_runs,), jnp.int32)
+        first_chunk, t = 0, 0
+        if store is not None:
+            ck = store.load_checkpoint(state0)
+            if ck is not None:
+                state = ck["state"]
+                alive = jnp.asarray(ck["diverged_at"] < 0)
+                dat = jnp.asarray(ck["diverged_at"], jnp.int32)
+                first_chunk, t = ck["chunk"] + 1, ck["step"]
+                store.truncate_records(int(sum(len(c) for c in chunks[:first_chunk])))
+        resumed_from = t
+        coords = {"run": np.arange(n_runs)}
+        for k, v in (run_coords or {}).items():
+            coords[k] = ("run", np.asarray(v))
+        if progress:
+            progress(t, total)
+        datasets = []
+        for ci in range(first_chunk, len(chunks)):
+            steps = chunks[ci]
+            counts = np.zeros(per, np.int32)
+            counts[:len(steps)] = np.diff(np.concatenate([[t], steps]))
+            (state, alive, dat, _), obs = self._chunk(
+                state, alive, dat, jnp.int32(t), jnp.asarray(counts))
+            t = int(steps[-1])
+            ds = self._to_dataset(obs, steps, coords)
+            if store is not None:
+                store.append_records(ds)
+                store.save_checkpoint(state, chunk=ci, step=t, diverged_at=np.asarray(dat))
+            else:
+                datasets.append(ds)
+            if progress:
+                progress(t, total)
+        if store is not None:
+            store.mark_complete()
+            records = store.load_records()
+        else:
+            records = xr.concat(datasets, dim="step") if datasets else xr.Dataset()
+        return RunResult(state, records, np.asarray(dat), resumed_from)
+
+    def _to_dataset(self, obs, steps, coords) -> xr.Dataset:
+        n = len(steps)
+        data = {}
+        for name, val in obs.items():
+            arr = np.asarray(val)[:n]
+            trailing = self.obs_dims.get(name, tuple(f"{name}_dim{i}" for i in range(arr.ndim - 2)))
+            if len(trailing) != arr.ndim - 2:
+                raise ValueError(f"observable {name!r} has {arr.ndim - 2} trailing dims, "
+                                 f"obs_dims names {len(trailing)}")
+            data[name] = (("step", "run") + tuple(trailing), arr)
+        return xr.Dataset(data, coords={"step": np.asarray(steps), **coords})

@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests run on the CPU in float32 unless a test asks for float64."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def gb_smoke_run(tmp_path_factory):
+    """One smoke-scale run of gb2025-fig1, shared by the tests that read a finished run."""
+    from learndyn.recipes import load_recipe, run_recipe
+    out = tmp_path_factory.mktemp("runs") / "gb2025-fig1-smoke-s2"
+    rcp = load_recipe("gb2025-fig1", "smoke")
+    summary = run_recipe(rcp, out, scale="smoke")
+    return out, summary
+
+
+@pytest.fixture()
+def in_tmp_repo(tmp_path, monkeypatch):
+    """Run in an empty folder that has the repo's experiments/ (CLI tests write runs/ there)."""
+    shutil.copytree(REPO / "experiments", tmp_path / "experiments")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
