@@ -40,7 +40,8 @@ def _progress(enabled: bool = True):
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}", highlight=False)
+    """A user's mistake: one line on stderr (never wrapped, no traceback), exit code 2."""
+    sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
     raise typer.Exit(2)
 
 

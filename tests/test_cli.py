@@ -1,0 +1,109 @@
+"""The command line and recipes: errors in one line, run/show/list/claims."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from learndyn.cli import app
+from learndyn.errors import ConfigError
+from learndyn.recipes import load_recipe, validate_recipe
+
+runner = CliRunner()
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output  # one line, no traceback
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_list_shows_recipes():
+    r = runner.invoke(app, ["list"])
+    assert r.exit_code == 0 and "gb2025-fig1" in r.output
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"agent.n": -3}, "agent.n"),
+    ({"agent.nn": 3}, "agent.nn"),
+    ({"agent.rank": 500}, "agent.rank"),
+    ({"train.optimizer": "lbfgs"}, "train.optimizer"),
+    ({"plant.type": "linear", "plant.A": [[1.0, 1.0]], "plant.B": [[0.0]], "plant.C": [[1.0]]},
+     "plant.A"),
+])
+def test_bad_recipe_field_named_in_one_line(override, field):
+    with pytest.raises(ConfigError) as err:
+        load_recipe("gb2025-fig1", "smoke", override)
+    msg = str(err.value)
+    assert field in msg and "\n" not in msg
+
+
+def test_unknown_field_lists_allowed():
+    with pytest.raises(ConfigError, match="allowed: .*activation"):
+        load_recipe("gb2025-fig1", "smoke", {"agent.nn": 3})
+
+
+def test_bad_study_and_scale():
+    with pytest.raises(ConfigError, match="study"):
+        validate_recipe({"name": "x", "study": "nope"})
+    with pytest.raises(ConfigError, match="--scale"):
+        load_recipe("gb2025-fig1", "huge")
+
+
+def test_cli_errors_are_one_line(in_tmp_repo):
+    one_line_error(runner.invoke(app, ["run", "no-such-recipe"]), "RECIPE", "gb2025-fig1")
+    one_line_error(runner.invoke(app, ["run", "gb2025-fig1", "--seeds", "0"]), "seeds")
+    one_line_error(runner.invoke(app, ["run", "gb2025-fig1", "--scale", "big"]), "--scale")
+    bad = in_tmp_repo / "experiments" / "bad.toml"
+    bad.write_text('name = "bad"\nstudy = "closedloop"\n[agent]\nactivation = "sigmoid"\n')
+    one_line_error(runner.invoke(app, ["run", "bad"]), "agent.activation", "tanh")
+    one_line_error(runner.invoke(app, ["show", "nowhere"]), "RUN")
+    one_line_error(runner.invoke(app, ["claims", "--paper", "nobody-2099"]), "--paper")
+
+
+def test_finished_run_summary_and_figures(gb_smoke_run):
+    out, summary = gb_smoke_run
+    for mode in ("closed", "open"):
+        for key in ("final_loss", "peak_deployed_loss", "initial_deployed_loss",
+                    "first_stable_step", "final_gains"):
+            assert key in summary[mode]
+        assert len(summary[mode]["final_gains"]) == 2
+    assert "stage_boundaries" in summary
+    assert 0.0 <= summary["over_seeds"]["open_peak_above_initial_fraction"] <= 1.0
+    assert summary["over_seeds"]["first_stable_step"]["closed"].keys() >= {"median", "q25", "q75"}
+    for name in ("loss_curves", "eigenvalue_paths", "gain_paths"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
+    assert (out / "recipe.toml").exists() and (out / "closed" / "records.zarr").exists()
+    r = runner.invoke(app, ["show", str(out)])
+    assert r.exit_code == 0 and "final_loss" in r.output
+    r = runner.invoke(app, ["show", str(out), "--json"])
+    assert json.loads(r.output)["recipe"] == "gb2025-fig1"
+
+
+def test_rerun_of_finished_run_does_not_recompute(gb_smoke_run, monkeypatch):
+    import learndyn.recipes as recipes
+    out, summary = gb_smoke_run
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a finished run")
+    rcp = load_recipe("gb2025-fig1", "smoke")
+    monkeypatch.setattr(recipes, "_studies",
+                        lambda: {"closedloop": recipes.Study(type(rcp), boom)})
+    again = recipes.run_recipe(rcp, out, scale="smoke")
+    assert again["closed"]["final_loss"] == summary["closed"]["final_loss"]
+
+
+def test_claims_json_has_exactly_the_keys(gb_smoke_run):
+    out, _ = gb_smoke_run
+    r = runner.invoke(app, ["claims", "--paper", "ger-barak-2025", "--scale", "smoke",
+                            "--runs-dir", str(out.parent), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    ids = {row["id"] for row in rows}
+    assert {"gb.closed.plateau", "gb.closed.stabilises_at_plateau_end", "gb.open.deployed_peak",
+            "gb.same_final_loss", "gb.gain_paths"} <= ids
+    for row in rows:
+        assert set(row) == {"id", "claim", "verdict", "measured", "expected"}
+        assert row["verdict"] in ("verified", "refuted", "inconclusive")
