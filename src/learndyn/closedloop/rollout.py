@@ -77,19 +77,25 @@ def _reference_loss(agent, params, plant, task, x0, ref):
 #
 # Forward, for t = 0 .. T-1, with the batch as rows (H: (B, N), X: (B, nx)):
 #     U_t = H_t W_out^T,  X_{t+1} = f(X_t, U_t),  I_{t+1} = g(X_{t+1}, R_{t+1})
-#     P_t = H_t W^T + I_{t+1} W_in^T,  H_{t+1} = phi(P_t)   (or H_t + a (-H_t + phi(P_t)))
-# Reverse (adjoints a_*; the plant, observation/input and loss are differentiated with jax.vjp):
-#     D_t = a_H_{t+1} * phi'(P_t)  (times a for the leaky RNN)
-#     a_X_{t+1} += vjp_g(D_t W_in),  (a_X_t, a_U_t) = vjp_f(a_X_{t+1}) + direct loss terms
-#     a_H_t = D_t W + a_U_t W_out  (+ (1 - a) a_H_{t+1})
-# Only the (B, N) @ (N, N) product D_t W stays inside the reverse loop; the weight gradients
-#     dW = sum_t D_t^T H_t,  dW_in = sum_t D_t^T I_{t+1},  dW_out = sum_t a_U_t^T H_t
-# are each one large matmul over all (t, b) after it, where autodiff of the scan would
-# accumulate an (N, N) outer product in every reverse step.
+#     Z_t = [H_t, I_{t+1}],  P_t = Z_t [W, W_in]^T  (one matmul),
+#     H_{t+1} = phi(P_t)   or   H_t + a (-H_t + phi(P_t))  (leaky)
+# Reverse (adjoints a_*; the plant, the observation/input map and the loss are differentiated
+# with jax.vjp, so any plant and task work):
+#     D_t = a_H_{t+1} * phi'(P_t)  (times a if leaky),   [a_H_t, a_I_{t+1}] = D_t [W, W_in]
+#     a_X_{t+1} += vjp_g(a_I_{t+1}),   (a_X_t, a_U_t) = vjp_f(a_X_{t+1}) + direct loss terms
+#     a_H_t += a_U_t W_out  (+ (1 - a) a_H_{t+1} if leaky)
+#     d[W, W_in] += D_t^T Z_t,   dW_out += a_U_t^T H_t
+# Compared with autodiff of the scan this stores only Z_t (plus phi'(P_t) where it is not a
+# function of H_{t+1}), merges the W and W_in products, and keeps the gradient sums in the
+# loop carry (in cache; one large matmul over all (t, b) after the loop measured slower).
+#
+# Runs vmapped over (seeds, hyper-parameters: the trainer's run axis) are computed one run
+# after another (`_runs_in_sequence`): each run's (B, N) working set then stays in cache,
+# where the batched (R, B, N) x (R, N, N) products ran at half the speed.
 
 _FAST_KEYS = frozenset({"W", "W_in", "W_out"})
-SCAN_UNROLL = 1
-
+SCAN_UNROLL = 1          # lax.scan unroll of the time loops (measured: no gain on CPU)
+CACHE_BYTES = 512 * 1024  # working-set budget per group of runs computed together
 
 _DPHI_FROM_OUTPUT = {  # phi'(p) as a function of y = phi(p)
     "tanh": lambda y: (1.0 + y) * (1.0 - y),
@@ -99,17 +105,41 @@ _DPHI_FROM_OUTPUT = {  # phi'(p) as a function of y = phi(p)
 
 def _has_fast_path(agent, params) -> bool:
     from learndyn.closedloop.agents import RNNAgent
-    return isinstance(agent, RNNAgent) and isinstance(params, dict) and set(params) == _FAST_KEYS
+    return (isinstance(agent, RNNAgent) and isinstance(params, dict)
+            and set(params) == _FAST_KEYS)
 
 
 def _unroll(T: int) -> int:
     return max(1, min(SCAN_UNROLL, T))
 
 
+def _runs_in_sequence(fn, group_size):
+    """`fn` whose vmap runs the mapped items in sequence (lax.map), `group_size(n)` of them
+    vmapped together per iteration, instead of as one batched computation."""
+    f = jax.custom_batching.custom_vmap(fn)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, *args):
+        args = [jax.tree_util.tree_map(
+            lambda a, b: a if b else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a)), arg, ib)
+            for arg, ib in zip(args, in_batched)]
+        g = group_size(axis_size)
+        if g <= 1:
+            out = jax.lax.map(lambda a: f(*a), tuple(args))
+        else:
+            grouped = jax.tree_util.tree_map(
+                lambda a: a.reshape((axis_size // g, g) + a.shape[1:]), tuple(args))
+            out = jax.lax.map(lambda a: jax.vmap(fn)(*a), grouped)
+            out = jax.tree_util.tree_map(lambda a: a.reshape((axis_size,) + a.shape[2:]), out)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return f
+
+
 def _batched_loss(agent, plant, task, params, x0, ref):
-    phi, leak, act_name = agent.phi, agent.leak, agent.activation
-    # phi'(P_t): 1 for a linear RNN; for the discrete tanh / relu RNN it is a function of
-    # phi(P_t) = H_{t+1}, which the reverse pass already has; otherwise it is stored.
+    phi, leak, act_name, n = agent.phi, agent.leak, agent.activation, agent.n
+    # phi'(P_t): 1 for a linear RNN; for the discrete tanh / relu RNN a function of
+    # phi(P_t) = H_{t+1}, which the reverse pass has; otherwise stored by the forward pass.
     if act_name == "linear":
         dphi_mode = "one"
     elif leak is None and act_name in _DPHI_FROM_OUTPUT:
@@ -117,14 +147,18 @@ def _batched_loss(agent, plant, task, params, x0, ref):
     else:
         dphi_mode = "stored"
     step_f = jax.vmap(plant.step)
+    B = x0.shape[0]
+
+    def group_size(n_runs):
+        per_run = 4 * (n * (n + agent.n_in + agent.n_out) + 6 * B * (n + agent.n_in))
+        g_max = max(1, CACHE_BYTES // per_run)
+        return max(d for d in range(1, min(g_max, n_runs) + 1) if n_runs % d == 0)
 
     def input_fn(x1, r):
         return jax.vmap(lambda x, rr: task.agent_input(plant.observe(x), rr))(x1, r)
 
     def loss_fn(xs, us, rf):  # time-major xs (T+1, B, nx), us (T, B, nu), rf (T+1, B, nr)
         return jnp.mean(jax.vmap(task.episode_loss, in_axes=(1, 1, 1))(xs, us, rf))
-
-    n = agent.n
 
     def forward(p, x0, rt):
         W_cat = jnp.concatenate([p["W"], p["W_in"]], axis=1)  # (N, N + n_in)
@@ -135,40 +169,30 @@ def _batched_loss(agent, plant, task, params, x0, ref):
             x, h = carry
             u = h @ W_out.T
             x1 = step_f(x, u)
-            hi = jnp.concatenate([h, input_fn(x1, r_next)], axis=1)  # [h_t, I_{t+1}]
-            pre = hi @ W_cat.T
+            z = jnp.concatenate([h, input_fn(x1, r_next)], axis=1)  # Z_t = [H_t, I_{t+1}]
+            pre = z @ W_cat.T
             if dphi_mode == "stored":
                 act, dphi = jax.jvp(phi, (pre,), (jnp.ones_like(pre),))
             else:
                 act, dphi = phi(pre), None
             h1 = act if leak is None else h + leak * (-h + act)
-            return (x1, h1), (x1, u, hi, dphi)
+            return (x1, h1), (x1, u, z, dphi)
 
-        (_, hT), (xs, us, his, dphis) = jax.lax.scan(
+        (_, hT), (xs, us, zs, dphis) = jax.lax.scan(
             body, (x0, h0), rt[1:], unroll=_unroll(rt.shape[0] - 1))
         xs = jnp.concatenate([x0[None], xs])
-        return xs, us, his, hT, dphis  # his[t] = [h_t, I_{t+1}], t = 0 .. T-1
+        return loss_fn(xs, us, rt), (xs, us, zs, hT, dphis)
 
-    @jax.custom_vjp
-    def loss(p, x0, rt):
-        xs, us, _, _, _ = forward(p, x0, rt)
-        return loss_fn(xs, us, rt)
-
-    def loss_fwd(p, x0, rt):
-        xs, us, his, hT, dphis = forward(p, x0, rt)
-        return loss_fn(xs, us, rt), (p, xs, us, his, hT, dphis, rt)
-
-    def loss_bwd(res, g):
-        p, xs, us, his, hT, dphis, rt = res
+    def backward(p, rt, xs, us, zs, hT, dphis, g):
         W_cat = jnp.concatenate([p["W"], p["W_in"]], axis=1)
         W_out = p["W_out"]
         _, vjp_loss = jax.vjp(loss_fn, xs, us, rt)
         gxs, gus, grt = vjp_loss(g)
 
         def body(carry, s):
-            # adjoint of x_{t+1} (partial), adjoint of h_{t+1}, h_{t+1}, gradient sums
+            # partial adjoint of x_{t+1}, adjoint of h_{t+1}, h_{t+1}, gradient sums
             ax1, ah1, h1, dW_cat, dW_out = carry
-            x, u, hi, x1, r1, dphi, gx, gu = s
+            x, u, z, x1, r1, dphi, gx, gu = s
             if dphi_mode == "one":
                 d = ah1
             elif dphi_mode == "output":
@@ -177,16 +201,16 @@ def _batched_loss(agent, plant, task, params, x0, ref):
                 d = ah1 * dphi
             if leak is not None:
                 d = leak * d
-            a_hi = d @ W_cat                      # (B, N + n_in): [via h_t, via I_{t+1}]
-            dW_cat = dW_cat + d.T @ hi
+            a_z = d @ W_cat                       # [a_H_t (recurrent part), a_I_{t+1}]
+            dW_cat = dW_cat + d.T @ z
             _, vjp_in = jax.vjp(input_fn, x1, r1)
-            ax1_in, ar1 = vjp_in(a_hi[:, n:])
+            ax1_in, ar1 = vjp_in(a_z[:, n:])
             _, vjp_f = jax.vjp(step_f, x, u)
             ax, au = vjp_f(ax1 + ax1_in)
             au = au + gu
-            h = hi[:, :n]
+            h = z[:, :n]
             dW_out = dW_out + au.T @ h
-            ah = a_hi[:, :n] + au @ W_out
+            ah = a_z[:, :n] + au @ W_out
             if leak is not None:
                 ah = ah + (1.0 - leak) * ah1
             return (ax + gx, ah, h, dW_cat, dW_out), ar1
@@ -194,10 +218,25 @@ def _batched_loss(agent, plant, task, params, x0, ref):
         T = us.shape[0]
         carry0 = (gxs[T], jnp.zeros_like(hT), hT, jnp.zeros_like(W_cat), jnp.zeros_like(W_out))
         (ax0, _, _, dW_cat, dW_out), ar1s = jax.lax.scan(
-            body, carry0, (xs[:-1], us, his, xs[1:], rt[1:], dphis, gxs[:-1], gus),
+            body, carry0, (xs[:-1], us, zs, xs[1:], rt[1:], dphis, gxs[:-1], gus),
             reverse=True, unroll=_unroll(T))
         grt = grt.at[1:].add(ar1s)
         return {"W": dW_cat[:, :n], "W_in": dW_cat[:, n:], "W_out": dW_out}, ax0, grt
+
+    forward_s = _runs_in_sequence(forward, group_size)
+    backward_s = _runs_in_sequence(backward, group_size)
+
+    @jax.custom_vjp
+    def loss(p, x0, rt):
+        return forward_s(p, x0, rt)[0]
+
+    def loss_fwd(p, x0, rt):
+        value, res = forward_s(p, x0, rt)
+        return value, (p, rt, res)
+
+    def loss_bwd(saved, g):
+        p, rt, res = saved
+        return backward_s(p, rt, *res, g)
 
     loss.defvjp(loss_fwd, loss_bwd)
     return loss(params, x0, jnp.swapaxes(ref, 0, 1))

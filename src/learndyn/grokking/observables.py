@@ -82,9 +82,15 @@ def _flatten(x) -> jax.Array:
 
 
 def cosine_distance(a, b) -> jax.Array:
-    """``1 - Re<a, b> / (||a|| ||b||)`` of the flattened arrays (or pytrees of arrays)."""
+    """``1 - Re<a, b> / (||a|| ||b||)`` of the flattened arrays (or pytrees of arrays).
+
+    A zero array (e.g. a zero-initialised V) has no direction: the distance is then 0 if both
+    are zero and 1 otherwise (never NaN, which the trainer would read as divergence)."""
     fa, fb = _flatten(a), _flatten(b)
-    return 1.0 - jnp.real(jnp.vdot(fa, fb)) / (jnp.linalg.norm(fa) * jnp.linalg.norm(fb))
+    na, nb = jnp.linalg.norm(fa), jnp.linalg.norm(fb)
+    cos = jnp.real(jnp.vdot(fa, fb)) / jnp.maximum(na * nb, jnp.finfo(na.dtype).tiny)
+    both_zero = (na == 0) & (nb == 0)
+    return jnp.where(both_zero, 0.0, 1.0 - cos)
 
 
 def node_energy(W: jax.Array, pairs: jax.Array, Ytil: jax.Array, act) -> tuple[jax.Array, jax.Array]:

@@ -1,0 +1,312 @@
+"""Benchmark harness behind `learndyn bench [NAME] [--json]`.
+
+A benchmark compares learndyn with a baseline (a plain PyTorch script) on one unit of work
+(a training epoch, a seed-epoch, ...) and reports, per benchmark, one row with exactly
+
+    name, unit          what is measured
+    baseline_s          baseline seconds per unit (None when PyTorch is not installed)
+    learndyn_s          learndyn seconds per unit
+    ratio               baseline_s / learndyn_s (None without a baseline)
+    fraction_of_peak    (learndyn FLOPs per unit / learndyn_s) / peak, where peak is this
+                        machine's float32 matmul throughput measured by the same command
+                        (`measure_matmul_peak`) and the FLOP count is XLA's own cost analysis
+                        of the learndyn program (`xla_flops`).
+
+Benchmarks live in the repository's `benchmarks/` folder: every `benchmarks/*.py` (names not
+starting with "_") is imported once and registers its benchmarks with `register`. The folder
+is looked up in $LEARNDYN_BENCHMARKS, then `./benchmarks` in the current directory or any
+parent, then next to the source tree of this package (an editable install).
+
+Timing: every time is the best of a few blocks of repeated units, each block long enough
+(`BenchSettings.min_seconds / 3`) that timer and dispatch overheads vanish; learndyn is timed
+after a warm-up call that compiles, and with `jax.block_until_ready`. Best-of-blocks keeps the
+numbers stable on a machine shared with other work (both sides are treated alike).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+
+from learndyn.errors import ConfigError
+
+BASELINE_HINT = ("PyTorch is not installed, so the baseline columns are empty: "
+                 "pip install -e '.[bench]'")
+ROW_KEYS = ("name", "unit", "baseline_s", "learndyn_s", "ratio", "fraction_of_peak")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What a benchmark's `run` is given. quick: shrink sizes and measuring time (smoke
+    tests); min_seconds: the measured time each side should accumulate."""
+
+    quick: bool = False
+    min_seconds: float = 1.5
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark. `run(settings)` returns (baseline_s or None, learndyn_s,
+    learndyn FLOPs per unit)."""
+
+    name: str
+    unit: str
+    run: Callable[[BenchSettings], tuple[float | None, float, float]]
+    description: str = ""
+
+
+_REGISTRY: dict[str, Benchmark] = {}
+_LOADED: set[Path] = set()
+
+
+def register(bench: Benchmark) -> Benchmark:
+    """Add (or replace) a benchmark in the registry; returns it."""
+    _REGISTRY[bench.name] = bench
+    return bench
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def benchmark_dirs() -> list[Path]:
+    """Candidate `benchmarks/` folders, in the order they are searched."""
+    out = []
+    env = os.environ.get("LEARNDYN_BENCHMARKS")
+    if env:
+        out.append(Path(env))
+    cwd = Path.cwd().resolve()
+    out += [d / "benchmarks" for d in (cwd, *cwd.parents)]
+    out.append(Path(__file__).resolve().parents[3] / "benchmarks")
+    return out
+
+
+def discover(dirs: Iterable[Path] | None = None) -> list[str]:
+    """Import the benchmark modules of the first folder (of `benchmark_dirs()`) that has any;
+    returns the names of all registered benchmarks."""
+    for d in (benchmark_dirs() if dirs is None else dirs):
+        files = sorted(p for p in Path(d).glob("*.py") if not p.name.startswith("_"))
+        if not files:
+            continue
+        for path in files:
+            path = path.resolve()
+            if path in _LOADED:
+                continue
+            spec = importlib.util.spec_from_file_location(f"learndyn_benchmarks.{path.stem}",
+                                                          path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            _LOADED.add(path)
+        break
+    return list(_REGISTRY)
+
+
+def available() -> list[str]:
+    """Names of all benchmarks (after discovery)."""
+    return discover()
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+def measure_matmul_peak(seconds: float = 1.5, sizes: tuple[int, ...] = (256, 512, 1024, 2048),
+                        dtype=jnp.float32) -> float:
+    """This machine's float32 matmul throughput with jax, in FLOP/s.
+
+    For each size n, a jitted (n, n) @ (n, n) is called back to back (2 n^3 FLOPs per call)
+    for about `seconds / len(sizes)`, in 3 blocks; the result is the best rate over blocks and
+    sizes (XLA:CPU's dense-matmul speed: the attainable peak of dense float32 arithmetic).
+    """
+    f = jax.jit(lambda a, b: a @ b)
+    best = 0.0
+    per_size = seconds / len(sizes)
+    for n in sizes:
+        k1, k2 = jax.random.split(jax.random.PRNGKey(n))
+        a = jax.random.normal(k1, (n, n), dtype)
+        b = jax.random.normal(k2, (n, n), dtype)
+        f(a, b).block_until_ready()
+        t = time.perf_counter()
+        f(a, b).block_until_ready()
+        one = max(time.perf_counter() - t, 1e-7)
+        reps = max(1, int(per_size / 3 / one))
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(reps):
+                r = f(a, b)
+            r.block_until_ready()
+            best = max(best, 2.0 * n ** 3 * reps / (time.perf_counter() - t))
+    return best
+
+
+def time_per_call(fn: Callable[[], Any], min_seconds: float = 1.5, warmup: int = 2,
+                  blocks: int = 3) -> float:
+    """Seconds per call of `fn()` (which must finish its work before returning): the best of
+    `blocks` blocks of back-to-back calls, each block about min_seconds / blocks long."""
+    for _ in range(warmup):
+        fn()
+    t = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t, 1e-7)
+    reps = max(1, math.ceil(min_seconds / blocks / one))
+    best = math.inf
+    for _ in range(blocks):
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t) / reps)
+    return best
+
+
+def time_trainer(problem, n_runs: int = 1, min_seconds: float = 1.5, seed: int = 0,
+                 blocks: int = 3) -> float:
+    """Seconds per training step (epoch) of `n_runs` runs vmapped together, as learndyn trains:
+    `Trainer.advance(state, n)` (one compiled program, a fori_loop over steps).
+
+    advance(n) also records the observables once at its end, so the time per step is the
+    difference (t(n) - t(1)) / (n - 1), both the best of `blocks` calls; compilation happens in
+    a warm-up call first.
+    """
+    from learndyn.core.trainer import Trainer
+
+    tr = Trainer(problem.step, problem.observe, obs_dims=getattr(problem, "obs_dims", {}))
+    s0 = jax.vmap(problem.init)(jax.random.split(jax.random.PRNGKey(seed), n_runs))
+
+    def t_adv(n):
+        t = time.perf_counter()
+        jax.block_until_ready(tr.advance(s0, n))
+        return time.perf_counter() - t
+
+    t_adv(1)  # compile
+    t1 = min(t_adv(1) for _ in range(blocks))
+    n = 3
+    per = max((t_adv(n) - t1) / (n - 1), 1e-7)
+    n = max(3, math.ceil(min_seconds / blocks / per) + 1)
+    tn = min(t_adv(n) for _ in range(blocks))
+    return max(tn - t1, 1e-9) / (n - 1)
+
+
+@contextlib.contextmanager
+def _scans_unrolled():
+    """Within the block, `jax.lax.scan` unrolls its loop fully (for FLOP counting)."""
+    orig = jax.lax.scan
+
+    def scan(f, init, xs=None, length=None, reverse=False, unroll=1, **kw):
+        return orig(f, init, xs, length=length, reverse=reverse, unroll=True, **kw)
+
+    jax.lax.scan = scan
+    try:
+        yield
+    finally:
+        jax.lax.scan = orig
+
+
+def xla_flops(fn: Callable, *args, unroll_scans: bool = True) -> float:
+    """FLOPs of `fn(*args)` by XLA's own cost analysis (`jax.jit(fn).lower(...)`).
+
+    In this jax version `cost_analysis()` is a dict (older versions: a list of one dict per
+    program), and the body of a while loop (lax.scan, fori_loop) is counted ONCE, whatever its
+    trip count. So the program to count must contain no loops over the unit of work: pass one
+    step (e.g. one training epoch, not a fori_loop of epochs), and with `unroll_scans` every
+    `jax.lax.scan` traced inside it (looked up as `jax.lax.scan`, e.g. the time loops of a
+    rollout) is fully unrolled while lowering, so that each time step is counted.
+    """
+    with _scans_unrolled() if unroll_scans else contextlib.nullcontext():
+        lowered = jax.jit(fn).lower(*args)
+    ca = lowered.cost_analysis()
+    if isinstance(ca, (list, tuple)):
+        ca = ca[0] if ca else {}
+    return float((ca or {}).get("flops", 0.0))
+
+
+# -- running ------------------------------------------------------------------------------------
+
+def run_benchmarks(names: Iterable[str] | str | None = None,
+                   progress: Callable[[str], None] | None = None, *, quick: bool = False,
+                   min_seconds: float | None = None, peak_flops: float | None = None,
+                   info: dict | None = None) -> list[dict]:
+    """Run the named benchmarks (default: all registered) and return one row per benchmark
+    with exactly the keys ROW_KEYS (see the module docstring).
+
+    progress: called with a one-line message before each stage. quick: small sizes and short
+    measurements (a smoke test; the numbers are not meaningful). peak_flops: skip the peak
+    measurement and use this value (FLOP/s). info: if given, filled with "peak_flops" and
+    "notes" (a list of one-line remarks, e.g. BASELINE_HINT when PyTorch is missing).
+    """
+    discover()
+    allowed = list(_REGISTRY)
+    if names is None:
+        names = allowed
+    elif isinstance(names, str):
+        names = [names]
+    names = list(names)
+    for name in names:
+        if name not in _REGISTRY:
+            raise ConfigError("bench", f"unknown benchmark {name!r}; allowed: "
+                              f"{', '.join(allowed) if allowed else '(none found)'}")
+    say = progress or (lambda msg: None)
+    settings = BenchSettings(quick=quick, min_seconds=min_seconds if min_seconds is not None
+                             else (0.05 if quick else 1.5))
+    notes = []
+    has_torch = torch_available()
+    if not has_torch:
+        notes.append(BASELINE_HINT)
+        say(BASELINE_HINT)
+    if peak_flops is None:
+        say("measuring float32 matmul peak")
+        peak_flops = measure_matmul_peak(seconds=0.2 if quick else 1.5,
+                                         sizes=(128, 256) if quick else (256, 512, 1024, 2048))
+    rows = []
+    for name in names:
+        b = _REGISTRY[name]
+        say(f"running {name}")
+        base, ours, flops = b.run(settings)
+        base = float(base) if base is not None else None
+        ours = float(ours)
+        rows.append({
+            "name": b.name,
+            "unit": b.unit,
+            "baseline_s": base,
+            "learndyn_s": ours,
+            "ratio": base / ours if base is not None else None,
+            "fraction_of_peak": float(flops) / ours / peak_flops,
+        })
+    if info is not None:
+        info["peak_flops"] = peak_flops
+        info["notes"] = notes
+    return rows
+
+
+def format_table(rows: list[dict], peak_flops: float | None = None,
+                 notes: Iterable[str] = ()) -> str:
+    """The human-readable table of `run_benchmarks` rows (plus the peak and any notes)."""
+    def fmt_s(v):
+        if v is None:
+            return "-"
+        return f"{v * 1e3:.2f} ms" if v < 1 else f"{v:.2f} s"
+
+    header = ("benchmark", "unit", "baseline", "learndyn", "ratio", "of peak")
+    body = [(r["name"], r["unit"], fmt_s(r["baseline_s"]), fmt_s(r["learndyn_s"]),
+             "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
+             f"{100 * r['fraction_of_peak']:.0f} %") for r in rows]
+    widths = [max(len(x[i]) for x in [header] + body) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
+                       enumerate(zip(line, widths))) for line in [header] + body]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if peak_flops is not None:
+        lines.append(f"peak: {peak_flops / 1e9:.1f} GFLOP/s (float32 matmul, jax, this machine)")
+    lines += list(notes)
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Claims of Tian 2025 (Li2), checked on the recorded li2-* runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from learndyn.core.claims import Check, claim, verdict
+
+PAPER = "li2-2025"
+
+# G_F "grows before grokking": its peak comes no later than the generalisation step and is at
+# least 2x its minimum (a factor 2 is well above the seed-to-seed noise of ||G_F||, a few %).
+GF_GROWTH = 2.0
+# "Features are irreps": at least 80 % of the active nodes of generalising runs put >= 90 % of
+# their power in one irrep (problem.CONCENTRATION, problem.ACTIVE_NORM).
+FEATURE_FRACTION = 0.8
+
+
+def _most(flags) -> bool:
+    """A strict majority (more than half)."""
+    return float(np.mean(flags)) > 0.5
+
+
+def _variants(src, recipe):
+    return src.get(recipe).summary["variants"]
+
+
+def _fmt(x, p=".3g"):
+    return "n/a" if x is None else format(x, p)
+
+
+def _gen_step(v) -> float:
+    """Median generalisation step, counting never-generalising seeds as +inf (so that a
+    setting that never groks is slower than any that does)."""
+    steps = [e["generalisation_step"] for e in v["per_seed"]["events"]]
+    steps = [np.inf if s is None else s for s in steps]
+    return float(np.median(steps))
+
+
+@claim("li2.wd_needed", paper=PAPER,
+       text="with weight decay the Fig. 3 setup generalises; with eta = 0 it does not",
+       expected="eta > 0: most seeds generalise; eta = 0: most do not")
+def _wd(src) -> Check:
+    vs = _variants(src, "li2-fig3")
+    pos = [v for v in vs.values() if v["settings"]["weight_decay"] > 0]
+    zero = [v for v in vs.values() if v["settings"]["weight_decay"] == 0]
+    if not pos or not zero:
+        return Check("inconclusive", "needs variants with eta > 0 and eta = 0")
+    fp = np.mean([v["fraction_generalising"] for v in pos])
+    fz = np.mean([v["fraction_generalising"] for v in zero])
+    tp = np.median([v["final_test_acc"] for v in pos])
+    tz = np.median([v["final_test_acc"] for v in zero])
+    return Check(verdict(fp >= 0.5 and fz < 0.5),
+                 f"generalising: eta>0 {fp:.0%} (test acc {tp:.3f}), eta=0 {fz:.0%} (test acc {tz:.3f})")
+
+
+@claim("li2.gf_grows_before_grokking", paper=PAPER,
+       text="||G_F|| grows before the network groks (Fig. 3)",
+       expected=f"G_F peak >= {GF_GROWTH}x its minimum, at or before the generalisation step")
+def _gf(src) -> Check:
+    vs = _variants(src, "li2-fig3")
+    flags, shown = [], []
+    for v in vs.values():
+        per = v["per_seed"]
+        for e, pk in zip(per["events"], per["gf_peak_step"]):
+            if e["generalisation_step"] is None or pk is None:
+                continue
+            flags.append(pk <= e["generalisation_step"])
+            shown.append((pk, e["generalisation_step"]))
+    if not flags:
+        return Check("inconclusive", "no seed generalised, so there is no grokking to precede")
+    growth = [g for v in vs.values()
+              for g, e in zip(v["per_seed"]["gf_growth"], v["per_seed"]["events"])
+              if e["generalisation_step"] is not None and g is not None]
+    ok = _most(flags) and np.median(growth) >= GF_GROWTH
+    return Check(verdict(ok), f"{sum(flags)}/{len(flags)} grokking seeds peak first; "
+                 f"median growth x{np.median(growth):.3g}; "
+                 f"first: G_F peak at {shown[0][0]}, groks at {shown[0][1]}")
+
+
+@claim("li2.v_moves_before_w", paper=PAPER,
+       text="V moves first, then W (Fig. 3)",
+       expected="V reaches half of its final distance from init before W does, in most seeds")
+def _vw(src) -> Check:
+    vs = _variants(src, "li2-fig3")
+    pairs = [(pv, pw) for v in vs.values()
+             for pv, pw in zip(v["per_seed"]["half_move_step_V"], v["per_seed"]["half_move_step_W"])
+             if pv is not None and pw is not None]
+    if not pairs:
+        return Check("inconclusive", "no recorded weight movement")
+    flags = [pv < pw for pv, pw in pairs]
+    return Check(verdict(_most(flags)),
+                 f"{sum(flags)}/{len(flags)} seeds; median half-movement step V "
+                 f"{np.median([p[0] for p in pairs]):.0f}, W {np.median([p[1] for p in pairs]):.0f}")
+
+
+@claim("li2.features_are_irreps", paper=PAPER,
+       text="in a generalising solution each hidden node concentrates its power in one irrep",
+       expected=f">= {FEATURE_FRACTION:.0%} of active nodes with >= 90 % of power in one irrep")
+def _features(src) -> Check:
+    vs = _variants(src, "li2-fig3")
+    fr = [c for v in vs.values()
+          for c, e in zip(v["per_seed"]["concentrated_node_fraction"], v["per_seed"]["events"])
+          if e["outcome"] == "generalises"]
+    if not fr:
+        return Check("inconclusive", "no generalising run to inspect")
+    return Check(verdict(np.median(fr) >= FEATURE_FRACTION),
+                 f"median concentrated fraction {np.median(fr):.2f} over {len(fr)} generalising runs")
+
+
+@claim("li2.large_lr_memorises", paper=PAPER,
+       text="a large learning rate memorises while small ones learn features (Fig. 7)",
+       expected="largest lr: fewer generalising seeds and higher energy per node than the smallest")
+def _lr(src) -> Check:
+    vs = _variants(src, "li2-fig7")
+    by_lr = sorted(vs.values(), key=lambda v: v["settings"]["lr"])
+    small, large = by_lr[0], by_lr[-1]
+    e_small = np.median(small["per_seed"]["energy_mean"])
+    e_large = np.median(large["per_seed"]["energy_mean"])
+    ok = (large["fraction_generalising"] < small["fraction_generalising"]) and e_large > e_small
+    return Check(verdict(ok), "generalising / mean node energy: " + ", ".join(
+        f"lr {v['settings']['lr']:g}: {v['fraction_generalising']:.0%} / "
+        f"{np.median(v['per_seed']['energy_mean']):.3g}" for v in by_lr))
+
+
+@claim("li2.zero_init_faster", paper=PAPER,
+       text="zero-initialised V groks faster than the default init (Figs. 14-16)",
+       expected="median generalisation step: zero-init < default")
+def _zero(src) -> Check:
+    vs = _variants(src, "li2-fig14-16")
+    zero = [v for v in vs.values() if v["settings"]["v_scale"] == 0]
+    default = [v for v in vs.values() if v["settings"]["v_scale"] > 0]
+    if not zero or not default:
+        return Check("inconclusive", "needs zero-init and default-init variants")
+    gz, gd = _gen_step(zero[0]), _gen_step(default[0])
+    if np.isinf(gz) and np.isinf(gd):
+        return Check("inconclusive", "neither setting generalised")
+    return Check(verdict(gz < gd), f"median generalisation step: zero-init {gz:g}, default {gd:g} "
+                 f"(inf = never); final test acc {_fmt(zero[0]['final_test_acc'])} vs "
+                 f"{_fmt(default[0]['final_test_acc'])}")
+
+
+@claim("li2.complex_faster", paper=PAPER,
+       text="complex weights grok faster than real weights (Figs. 10-11)",
+       expected="median generalisation step complex < real, for most group sizes")
+def _complex(src) -> Check:
+    vs = _variants(src, "li2-fig10-11")
+    by_group: dict = {}
+    for v in vs.values():
+        s = v["settings"]
+        by_group.setdefault(s["group"], {})["complex" if s["complex_weights"] else "real"] = v
+    rows, flags = [], []
+    for g, d in by_group.items():
+        if "complex" not in d or "real" not in d:
+            continue
+        gc, gr = _gen_step(d["complex"]), _gen_step(d["real"])
+        if np.isinf(gc) and np.isinf(gr):
+            continue
+        flags.append(gc < gr)
+        rows.append(f"{g}: complex {gc:g} vs real {gr:g}")
+    if not flags:
+        return Check("inconclusive", "no group where either weight type generalised")
+    return Check(verdict(np.mean(flags) > 0.5), "; ".join(rows))

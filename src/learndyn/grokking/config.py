@@ -1,0 +1,97 @@
+"""Recipe schema of the Li2 (group arithmetic) world."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from learndyn.core.schedule import Schedule
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_group(spec: str) -> str:
+    from learndyn.groups import parse_group
+    parse_group(spec)  # raises ConfigError("group", ...) naming the allowed forms
+    return spec
+
+
+class ModelCfg(_Strict):
+    K: int = Field(2048, ge=1, le=1_000_000, description="hidden width")
+    activation: Literal["x2", "relu", "silu", "relu2", "quad"] = "x2"
+    act_a: float = 1.0
+    act_b: float = Field(1.0, gt=0)
+    complex_weights: bool = False
+    v_scale: float = Field(1.0, ge=0, description="V-init multiplier (0 = zero-init V)")
+    ridge_V: bool = False
+    n_residual: int = Field(0, ge=0, le=16)
+
+
+class DataCfg(_Strict):
+    ratio: float | None = Field(None, gt=0, lt=1, description="training fraction of the M^2 pairs")
+    n: int | None = Field(None, ge=1, description="number of training pairs")
+    critical: bool = Field(False, description="use the reference code's critical ratio")
+
+    @model_validator(mode="after")
+    def _one(self):
+        given = sum(x is not None and x is not False for x in (self.ratio, self.n, self.critical or None))
+        if given != 1:
+            raise ValueError("data: give exactly one of ratio, n, critical = true")
+        return self
+
+
+class TrainCfg(_Strict):
+    loss: Literal["mse", "mse_class", "ce"] = "mse"
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    optimizer: Literal["sgd", "adam", "adamw", "muon"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(2e-4, ge=0)
+    epochs: int = Field(1000, ge=1)
+
+
+class VariantCfg(_Strict):
+    """One setting compared in a recipe; unset fields take the recipe's values."""
+
+    name: str
+    group: str | None = None
+    K: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0)
+    v_scale: float | None = Field(None, ge=0)
+    complex_weights: bool | None = None
+    ratio: float | None = Field(None, gt=0, lt=1)
+    optimizer: Literal["sgd", "adam", "adamw", "muon"] | None = None
+    activation: Literal["x2", "relu", "silu", "relu2", "quad"] | None = None
+    n_residual: int | None = Field(None, ge=0, le=16)
+
+    _g = field_validator("group")(lambda cls, v: v if v is None else _check_group(v))
+
+
+class Li2Recipe(_Strict):
+    """Two-layer networks on group arithmetic (Tian 2025, Li2), one or more variants x seeds."""
+
+    name: str
+    study: Literal["li2"] = "li2"
+    paper: str = ""
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    seeds: int = Field(1, ge=1, le=10_000)
+    group: str = "Z71"
+    model: ModelCfg = ModelCfg()
+    data: DataCfg = DataCfg(n=2016)
+    train: TrainCfg = TrainCfg()
+    record: Schedule = Schedule()
+    variants: list[VariantCfg] = [VariantCfg(name="default")]
+    n_tracked: int = Field(32, ge=1, description="nodes whose irrep power is recorded over time")
+
+    _g = field_validator("group")(lambda cls, v: _check_group(v))
+
+    @model_validator(mode="after")
+    def _variants(self):
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variants: names must be unique, got {names}")
+        return self

@@ -1,0 +1,205 @@
+"""Group-arithmetic training in the trainer's (step, observe) form (Li2).
+
+One run = one seed with its own train/test split and hyper-parameters (learning rate, weight
+decay, V-init multiplier live in the state, so runs that share shapes are vmapped together).
+Full batch: one step is one epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from learndyn.groups import FiniteGroup, isotypic_basis, real_irreps
+from learndyn.grokking.data import all_pairs
+from learndyn.grokking.losses import get_loss, mse_class_centred, mse_sample_centred
+from learndyn.grokking.model import (Activation, Params, centre_samples, hidden, init_params,
+                                     one_hot_labels, ridge_V)
+from learndyn.grokking.observables import (accuracy, cosine_distance, diag_mass_node_gram,
+                                           diag_mass_sample_gram, gf_norm_ratio)
+from learndyn.grokking.optim import conjugate_grads, make_optimizer
+
+# A node "concentrates" on one irrep when that irrep holds at least this share of its power.
+CONCENTRATION = 0.9
+# Nodes whose weight norm is below 10 % of the largest node's are "inactive" (weight decay
+# shrinks unused nodes toward zero, leaving noise whose irrep spectrum means nothing).
+ACTIVE_NORM = 0.1
+
+
+def concentration(power):
+    """Fraction of active nodes whose dominant irrep holds >= CONCENTRATION of their power.
+    power: (..., K, n_irreps) -> (...,)"""
+    total = power.sum(-1)
+    share_top = power.max(-1) / jnp.maximum(total, 1e-30)
+    active = total >= ACTIVE_NORM ** 2 * total.max(-1, keepdims=True)
+    return jnp.sum((share_top >= CONCENTRATION) & active, -1) / jnp.maximum(jnp.sum(active, -1), 1)
+
+
+class Li2State(NamedTuple):
+    params: Params
+    opt_state: Any
+    train_idx: jax.Array   # (n,) indices into the M^2 pairs
+    test_idx: jax.Array    # (M^2 - n,)
+    cos_W: jax.Array       # () cosine distance of W between the last two steps
+    cos_V: jax.Array       # ()
+    wd: jax.Array          # () weight decay eta (also the ridge of V_ridge)
+    init: Params           # the initial weights (distance travelled from them is recorded)
+
+
+@dataclass(frozen=True, eq=False)
+class Li2Problem:
+    """Two-layer network Yhat = sigma(X W) V on all pairs of `group`.
+
+    K: hidden width; act: activation; loss: "mse" (Eq. 1), "mse_class" or "ce";
+    optimizer: "sgd" | "adam" | "adamw" | "muon"; ridge: replace V by V_ridge at every step.
+    n_tracked: nodes whose full irrep power is recorded at every record (heat maps).
+    """
+
+    group: FiniteGroup
+    K: int
+    n_train: int
+    act: Activation = Activation("x2")
+    loss: str = "mse"
+    loss_reduction: str = "mean"   # "sum": Eq. 1 as written; "mean": / n (the reference code's scale)
+    optimizer: str = "adam"
+    complex_weights: bool = False
+    n_residual: int = 0
+    ridge: bool = False
+    n_tracked: int = 32
+
+    def __post_init__(self):
+        pairs, labels = all_pairs(self.group.table)
+        object.__setattr__(self, "_pairs", jnp.asarray(pairs))
+        object.__setattr__(self, "_labels", jnp.asarray(labels))
+        basis, owner = isotypic_basis(self.group)
+        n_irr = len(real_irreps(self.group))
+        onehot = np.zeros((self.group.order, n_irr), np.float32)
+        onehot[np.arange(self.group.order), owner] = 1.0
+        object.__setattr__(self, "_basis", jnp.asarray(basis, jnp.float32))
+        object.__setattr__(self, "_owner", jnp.asarray(onehot))
+        object.__setattr__(self, "_opt", make_optimizer(self.optimizer, 1.0, 0.0, inject=True))
+        base = get_loss(self.loss)
+        if self.loss != "ce":
+            red = self.loss_reduction
+            base = (lambda f: (lambda pred, Y: f(pred, Y, reduction=red)))(
+                mse_sample_centred if self.loss == "mse" else mse_class_centred)
+        object.__setattr__(self, "_loss", base)
+
+    @property
+    def M(self) -> int:
+        return self.group.order
+
+    @property
+    def n_irreps(self) -> int:
+        return self._owner.shape[1]
+
+    # -- init ---------------------------------------------------------------------------
+    def init(self, key, lr, wd, v_scale) -> Li2State:
+        """A run: seeded split of n_train pairs, weights, and its lr / wd / V-init scale."""
+        k_split, k_init = jax.random.split(key)
+        perm = jax.random.permutation(k_split, self.M * self.M)
+        params = init_params(k_init, self.M, self.K, v_scale=1.0,
+                             complex_weights=self.complex_weights, n_residual=self.n_residual)
+        params = params._replace(V=params.V * v_scale)
+        opt_state = self._opt.init(params)
+        hp = dict(opt_state.hyperparams)
+        hp["learning_rate"] = jnp.asarray(lr, jnp.float32)
+        hp["weight_decay"] = jnp.asarray(wd, jnp.float32)
+        opt_state = opt_state._replace(hyperparams=hp)
+        z = jnp.zeros((), jnp.float32)
+        return Li2State(params, opt_state, perm[:self.n_train], perm[self.n_train:], z, z,
+                        jnp.asarray(wd, jnp.float32), params)
+
+    # -- training -----------------------------------------------------------------------
+    def _data(self, idx):
+        pairs = self._pairs[idx]
+        labels = self._labels[idx]
+        return pairs, labels, one_hot_labels(labels, self.M)
+
+    def _effective_V(self, params, F, Y, wd):
+        if not self.ridge:
+            return params.V
+        return jax.lax.stop_gradient(ridge_V(jnp.real(F) if not self.complex_weights else F,
+                                             Y, jnp.maximum(wd, 1e-6)).astype(params.V.dtype))
+
+    def outputs(self, params, pairs, Y, wd):
+        F = hidden(params, pairs, self.act)
+        V = self._effective_V(params, F, Y, wd)
+        out = F @ V
+        return (jnp.real(out) if jnp.iscomplexobj(out) else out), F, V
+
+    def objective(self, params, state):
+        pairs, labels, Y = self._data(state.train_idx)
+        pred, _, _ = self.outputs(params, pairs, Y, state.wd)
+        return self._loss(pred, Y)
+
+    def step(self, state: Li2State, t):
+        loss, grads = jax.value_and_grad(self.objective)(state.params, state)
+        if self.complex_weights:
+            grads = conjugate_grads(grads)
+        updates, opt_state = self._opt.update(grads, state.opt_state, state.params)
+        params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
+        if self.ridge:  # V is not a free parameter: keep it at the ridge solution
+            pairs, _, Y = self._data(state.train_idx)
+            params = params._replace(V=self._effective_V(params, hidden(params, pairs, self.act),
+                                                         Y, state.wd))
+        return state._replace(params=params, opt_state=opt_state,
+                              cos_W=cosine_distance(params.W, state.params.W),
+                              cos_V=cosine_distance(params.V, state.params.V)), loss
+
+    # -- observables ----------------------------------------------------------------------
+    obs_dims = {"node_power": ("node", "irrep"), "irrep_share": ("irrep",)}
+
+    def node_power(self, W) -> jax.Array:
+        """Power of each hidden node's weights in each real irrep: (K, n_irreps). Both input
+        halves (the h1 and h2 embeddings) are functions on the group; their powers add."""
+        M = self.M
+        coef = jnp.einsum("mk,mj->kj", W[:M], self._basis), jnp.einsum("mk,mj->kj", W[M:], self._basis)
+        sq = sum(jnp.abs(c) ** 2 for c in coef)       # (K, M)
+        return sq @ self._owner                        # (K, n_irreps)
+
+    def node_energy(self, W, Ytil_pairs, Ytil) -> jax.Array:
+        """E(w) = 1/2 ||Ytil^T sigma(X w)||^2 for each unit-normalised node (Thm 1), (K,)."""
+        Wn = W / jnp.linalg.norm(W, axis=0, keepdims=True)
+        F = hidden(Params(Wn, jnp.zeros((self.K, self.M), W.dtype), ()), Ytil_pairs, self.act)
+        G = Ytil.T @ F
+        return 0.5 * jnp.sum(jnp.abs(G) ** 2, axis=0)
+
+    def observe(self, state: Li2State) -> dict:
+        p = state.params
+        tr_pairs, tr_lab, Ytr = self._data(state.train_idx)
+        te_pairs, te_lab, Yte = self._data(state.test_idx)
+        pred_tr, F, V = self.outputs(p, tr_pairs, Ytr, state.wd)
+        pred_te, _, _ = self.outputs(p, te_pairs, Yte, state.wd)
+        Freal = jnp.real(F) if self.complex_weights else F
+        Vreal = jnp.real(V) if self.complex_weights else V
+        gfn, gfr = gf_norm_ratio(Freal, Ytr, Vreal)
+        power = self.node_power(p.W)                              # (K, n_irr)
+        total = jnp.sum(power, axis=1, keepdims=True)
+        share = power / jnp.maximum(total, 1e-30)
+        ipr = jnp.sum(share ** 2, axis=1)
+        srt = jnp.sort(share, axis=1)
+        n = share.shape[1]
+        ranks = jnp.arange(1, n + 1)
+        gini = jnp.sum((2 * ranks - n - 1) * srt, axis=1) / (n - 1)  # Gini of a distribution summing to 1
+        energy = self.node_energy(p.W, tr_pairs, centre_samples(Ytr))
+        W_norm = jnp.linalg.norm(p.W)
+        return {
+            "train_loss": self._loss(pred_tr, Ytr), "test_loss": self._loss(pred_te, Yte),
+            "train_acc": accuracy(pred_tr, tr_lab), "test_acc": accuracy(pred_te, te_lab),
+            "gf_norm": gfn, "gf_ratio": gfr,
+            "diag_FtF": diag_mass_node_gram(Freal), "diag_P1FFt": diag_mass_sample_gram(Freal),
+            "cos_W": state.cos_W, "cos_V": state.cos_V,
+            "dist0_W": cosine_distance(p.W, state.init.W),
+            "dist0_V": cosine_distance(V, state.init.V),
+            "W_norm": W_norm, "V_norm": jnp.linalg.norm(V),
+            "ipr_mean": jnp.mean(ipr), "gini_mean": jnp.mean(gini),
+            "concentrated_frac": concentration(power),
+            "energy_mean": jnp.mean(energy),
+            "irrep_share": jnp.sum(power, axis=0) / jnp.sum(power),
+            "node_power": power[:self.n_tracked],
+        }
