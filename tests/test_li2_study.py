@@ -1,0 +1,105 @@
+"""The Li2 world on the shared core: recipes, study, events, figures, claims."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from learndyn.cli import app
+from learndyn.errors import ConfigError
+from learndyn.groups import parse_group
+from learndyn.grokking.problem import Li2Problem, concentration
+from learndyn.grokking.study import grokking_events
+from learndyn.recipes import load_recipe
+
+LI2_IDS = {"li2.wd_needed", "li2.gf_grows_before_grokking", "li2.v_moves_before_w",
+           "li2.features_are_irreps", "li2.large_lr_memorises", "li2.zero_init_faster",
+           "li2.complex_faster"}
+
+
+@pytest.fixture(scope="session")
+def li2_ledger(tmp_path_factory):
+    """Every li2 claim at smoke scale (runs the four li2 recipes once)."""
+    runs = tmp_path_factory.mktemp("li2runs")
+    r = CliRunner().invoke(app, ["claims", "--paper", "li2-2025", "--scale", "smoke",
+                                 "--runs-dir", str(runs), "--json"])
+    assert r.exit_code == 0, r.output
+    return runs, json.loads(r.output)
+
+
+def test_single_frequency_node_has_power_in_one_irrep():
+    M, K, k = 23, 4, 5
+    prob = Li2Problem(parse_group(f"Z{M}"), K, n_train=100)
+    m = np.arange(M)
+    u = 0.7 * np.cos(2 * np.pi * k * m / M) + 0.2 * np.sin(2 * np.pi * k * m / M)
+    inv = (-m) % M
+    W = np.stack([np.concatenate([u, u[inv]])] * K, axis=1)   # w = [u; P u]
+    power = np.asarray(prob.node_power(jnp.asarray(W, jnp.float32)))
+    share = power / power.sum(1, keepdims=True)
+    # all power in real irrep k (frequency k); float32 rounding ~1e-6
+    np.testing.assert_allclose(share[:, k], 1.0, atol=1e-5)
+    assert float(concentration(jnp.asarray(power))) == 1.0
+
+
+def test_grokking_events():
+    steps = np.array([0, 1, 2, 5, 10, 20])
+    tr = np.array([0.1, 0.5, 0.995, 1.0, 1.0, 1.0])
+    te = np.array([0.0, 0.0, 0.1, 0.5, 0.991, 1.0])
+    e = grokking_events(steps, tr, te)
+    assert (e["memorisation_step"], e["generalisation_step"], e["delay"]) == (2, 10, 8)
+    assert e["outcome"] == "generalises"
+    e = grokking_events(steps, tr, te * 0.5)
+    assert e["outcome"] == "memorises" and e["generalisation_step"] is None
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"group": "Z0"}, "group"), ({"group": "S7"}, "group"), ({"model.K": 0}, "model.K"),
+    ({"data.n": 100000}, "data.n"), ({"data.ratio": 0.5}, "data"),
+    ({"train.optimizer": "lion"}, "train.optimizer"), ({"model.actv": "x2"}, "model.actv"),
+])
+def test_li2_bad_fields_one_line(override, field):
+    with pytest.raises(ConfigError) as err:
+        rcp = load_recipe("li2-fig3", "smoke", override)
+        from learndyn.grokking.study import resolve_variant
+        [resolve_variant(rcp, v) for v in rcp.variants]
+    assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_vmapped_hyperparameters_match_separate_runs():
+    """lr and weight decay live in the state: a batch of 2 settings equals 2 single runs."""
+    from learndyn.core.trainer import Trainer
+    prob = Li2Problem(parse_group("Z7"), 16, n_train=30)
+    key = jax.random.PRNGKey(0)
+    tr = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims)
+    both = jax.vmap(prob.init)(jnp.stack([key, key]), jnp.array([1e-3, 5e-3]),
+                               jnp.array([0.0, 1e-3]), jnp.ones(2))
+    b, _, _ = tr.advance(both, 20)
+    for i, (lr, wd) in enumerate([(1e-3, 0.0), (5e-3, 1e-3)]):
+        one = jax.vmap(prob.init)(key[None], jnp.array([lr]), jnp.array([wd]), jnp.ones(1))
+        o, _, _ = tr.advance(one, 20)
+        # same math, batched vs not: float32 rounding only
+        np.testing.assert_allclose(b.params.W[i], o.params.W[0], rtol=1e-4, atol=1e-6)
+
+
+def test_li2_ledger_and_run_folders(li2_ledger):
+    runs, rows = li2_ledger
+    assert LI2_IDS <= {r["id"] for r in rows}
+    for r in rows:
+        assert set(r) == {"id", "claim", "verdict", "measured", "expected"}
+        assert r["verdict"] in ("verified", "refuted", "inconclusive")
+    fig3 = runs / "li2-fig3-smoke-s3"
+    summary = json.loads((fig3 / "summary.json").read_text())
+    for v in summary["variants"].values():
+        for e in v["per_seed"]["events"]:
+            assert e["outcome"] in ("generalises", "memorises", "neither", "diverged")
+        assert len(v["per_seed"]["concentrated_node_fraction"]) == 3
+    for name in ("curves", "irrep_power_over_time", "final_spectrum", "energy_per_node"):
+        assert (fig3 / "figures" / f"{name}.png").stat().st_size > 10_000
+    # both weight decays share shapes: one vectorised batch
+    assert summary["n_batches"] == 1
+    # real and complex weights have different dtypes: two batches
+    f10 = json.loads((runs / "li2-fig10-11-smoke-s2" / "summary.json").read_text())
+    assert f10["n_batches"] == 2
