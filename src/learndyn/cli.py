@@ -160,24 +160,21 @@ def claims(paper: Optional[str] = typer.Option(None, help="only this paper's cla
 
 @app.command()
 def bench(name: Optional[str] = typer.Argument(None, help="one benchmark (default: all)"),
-          as_json: bool = typer.Option(False, "--json", help="print a JSON list")):
+          as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
+          quick: bool = typer.Option(False, help="tiny sizes (checks the machinery only)")):
     """Speed against a PyTorch baseline, and the fraction of measured matmul throughput."""
-    from learndyn.core.bench import run_benchmarks
+    from learndyn.core.bench import format_table, run_benchmarks
+    info: dict = {}
     try:
-        rows = run_benchmarks([name] if name else None)
+        with console.status("benchmarks") as status:
+            rows = run_benchmarks([name] if name else None, quick=quick, info=info,
+                                  progress=lambda msg: status.update(msg))
     except LearndynError as err:
         _fail(err)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
-    t = Table(title="benchmarks (seconds per unit)")
-    for col in ("name", "unit", "baseline_s", "learndyn_s", "ratio", "fraction_of_peak"):
-        t.add_column(col)
-    for r in rows:
-        f = lambda v, p=".3g": "—" if v is None else format(v, p)
-        t.add_row(r["name"], r["unit"], f(r["baseline_s"]), f(r["learndyn_s"]), f(r["ratio"]),
-                  f(r["fraction_of_peak"], ".0%"))
-    out.print(t)
+    out.print(format_table(rows, info.get("peak_flops"), info.get("notes", ())), highlight=False)
 
 
 def main():  # pragma: no cover

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 
 
 def closed_loop(agent, params, plant, task, x0, ref):
@@ -75,26 +76,32 @@ def _reference_loss(agent, params, plant, task, x0, ref):
 
 # -- the batched closed-loop loss with a hand-written reverse pass ----------------------------
 #
-# Forward, for t = 0 .. T-1, with the batch as rows (H: (B, N), X: (B, nx)):
-#     U_t = H_t W_out^T,  X_{t+1} = f(X_t, U_t),  I_{t+1} = g(X_{t+1}, R_{t+1})
-#     Z_t = [H_t, I_{t+1}],  P_t = Z_t [W, W_in]^T  (one matmul),
+# The whole batch is one state, kept transposed (H^T: (N, B), a column per episode, so that
+# every large product is a fast "NN" or "NT" matmul; the row layout needs a slow "TN" one):
+#     U_t = (W_out H_t^T)^T,  X_{t+1} = f(X_t, U_t),  I_{t+1} = g(X_{t+1}, R_{t+1})
+#     Z_t^T = [H_t^T; I_{t+1}^T],  P_t^T = [W, W_in] Z_t^T  (one matmul),
 #     H_{t+1} = phi(P_t)   or   H_t + a (-H_t + phi(P_t))  (leaky)
 # Reverse (adjoints a_*; the plant, the observation/input map and the loss are differentiated
 # with jax.vjp, so any plant and task work):
-#     D_t = a_H_{t+1} * phi'(P_t)  (times a if leaky),   [a_H_t, a_I_{t+1}] = D_t [W, W_in]
+#     D_t = a_H_{t+1} * phi'(P_t)  (times a if leaky),   [a_H_t; a_I_{t+1}] = [W, W_in]^T D_t
 #     a_X_{t+1} += vjp_g(a_I_{t+1}),   (a_X_t, a_U_t) = vjp_f(a_X_{t+1}) + direct loss terms
 #     a_H_t += a_U_t W_out  (+ (1 - a) a_H_{t+1} if leaky)
-#     d[W, W_in] += D_t^T Z_t,   dW_out += a_U_t^T H_t
+#     d[W, W_in] += D_t Z_t,   dW_out += a_U_t^T H_t
 # Compared with autodiff of the scan this stores only Z_t (plus phi'(P_t) where it is not a
 # function of H_{t+1}), merges the W and W_in products, and keeps the gradient sums in the
 # loop carry (in cache; one large matmul over all (t, b) after the loop measured slower).
+# The loss is a scalar, so the forward pass computes the gradient right away (with cotangent
+# 1) and the VJP only scales it: the reverse pass of a run follows its forward pass while
+# the stored states are still in cache.
 #
-# Runs vmapped over (seeds, hyper-parameters: the trainer's run axis) are computed one run
-# after another (`_runs_in_sequence`): each run's (B, N) working set then stays in cache,
-# where the batched (R, B, N) x (R, N, N) products ran at half the speed.
+# Runs vmapped together (seeds, hyper-parameters: the trainer's run axis) are computed one
+# run (or a small group) after another (`_runs_in_sequence`): each run's working set then
+# stays in cache, where the batched (R, N, N) x (R, N, B) products ran at half the speed.
+# Forward-mode differentiation (jax.jvp) of closed_loop_loss is not supported on this path
+# (custom_vjp); reverse mode, vmap and jit are.
 
 _FAST_KEYS = frozenset({"W", "W_in", "W_out"})
-SCAN_UNROLL = 1          # lax.scan unroll of the time loops (measured: no gain on CPU)
+SCAN_UNROLL = 1           # lax.scan unroll of the time loops (measured: no gain on CPU)
 CACHE_BYTES = 512 * 1024  # working-set budget per group of runs computed together
 
 _DPHI_FROM_OUTPUT = {  # phi'(p) as a function of y = phi(p)
@@ -116,7 +123,7 @@ def _unroll(T: int) -> int:
 def _runs_in_sequence(fn, group_size):
     """`fn` whose vmap runs the mapped items in sequence (lax.map), `group_size(n)` of them
     vmapped together per iteration, instead of as one batched computation."""
-    f = jax.custom_batching.custom_vmap(fn)
+    f = custom_vmap(fn)
 
     @f.def_vmap
     def rule(axis_size, in_batched, *args):
@@ -163,80 +170,87 @@ def _batched_loss(agent, plant, task, params, x0, ref):
     def forward(p, x0, rt):
         W_cat = jnp.concatenate([p["W"], p["W_in"]], axis=1)  # (N, N + n_in)
         W_out = p["W_out"]
-        h0 = jnp.zeros((x0.shape[0], n), x0.dtype)
+        hc0 = jnp.zeros((n, x0.shape[0]), x0.dtype)  # H_0^T
 
         def body(carry, r_next):
-            x, h = carry
-            u = h @ W_out.T
+            x, hc = carry
+            u = (W_out @ hc).T
             x1 = step_f(x, u)
-            z = jnp.concatenate([h, input_fn(x1, r_next)], axis=1)  # Z_t = [H_t, I_{t+1}]
-            pre = z @ W_cat.T
+            zc = jnp.concatenate([hc, input_fn(x1, r_next).T], axis=0)  # Z_t^T
+            pre = W_cat @ zc
             if dphi_mode == "stored":
                 act, dphi = jax.jvp(phi, (pre,), (jnp.ones_like(pre),))
             else:
                 act, dphi = phi(pre), None
-            h1 = act if leak is None else h + leak * (-h + act)
-            return (x1, h1), (x1, u, z, dphi)
+            hc1 = act if leak is None else hc + leak * (-hc + act)
+            return (x1, hc1), (x1, u, zc, dphi)
 
-        (_, hT), (xs, us, zs, dphis) = jax.lax.scan(
-            body, (x0, h0), rt[1:], unroll=_unroll(rt.shape[0] - 1))
+        (_, hcT), (xs, us, zcs, dphis) = jax.lax.scan(
+            body, (x0, hc0), rt[1:], unroll=_unroll(rt.shape[0] - 1))
         xs = jnp.concatenate([x0[None], xs])
-        return loss_fn(xs, us, rt), (xs, us, zs, hT, dphis)
+        return loss_fn(xs, us, rt), (xs, us, zcs, hcT, dphis)
 
-    def backward(p, rt, xs, us, zs, hT, dphis, g):
+    def backward(p, rt, xs, us, zcs, hcT, dphis, g):
         W_cat = jnp.concatenate([p["W"], p["W_in"]], axis=1)
+        W_catT = W_cat.T  # (N + n_in, N), transposed once, outside the loop
         W_out = p["W_out"]
         _, vjp_loss = jax.vjp(loss_fn, xs, us, rt)
         gxs, gus, grt = vjp_loss(g)
 
         def body(carry, s):
-            # partial adjoint of x_{t+1}, adjoint of h_{t+1}, h_{t+1}, gradient sums
-            ax1, ah1, h1, dW_cat, dW_out = carry
-            x, u, z, x1, r1, dphi, gx, gu = s
+            # partial adjoint of x_{t+1}, adjoint of H_{t+1}^T, H_{t+1}^T, gradient sums
+            ax1, ahc1, hc1, dW_cat, dW_outT = carry
+            x, u, zc, x1, r1, dphi, gx, gu = s
             if dphi_mode == "one":
-                d = ah1
+                dc = ahc1
             elif dphi_mode == "output":
-                d = ah1 * _DPHI_FROM_OUTPUT[act_name](h1)
+                dc = ahc1 * _DPHI_FROM_OUTPUT[act_name](hc1)
             else:
-                d = ah1 * dphi
+                dc = ahc1 * dphi
             if leak is not None:
-                d = leak * d
-            a_z = d @ W_cat                       # [a_H_t (recurrent part), a_I_{t+1}]
-            dW_cat = dW_cat + d.T @ z
+                dc = leak * dc
+            a_zc = W_catT @ dc                    # [a_H_t^T (recurrent part); a_I_{t+1}^T]
+            dW_cat = dW_cat + dc @ zc.T
             _, vjp_in = jax.vjp(input_fn, x1, r1)
-            ax1_in, ar1 = vjp_in(a_z[:, n:])
+            ax1_in, ar1 = vjp_in(a_zc[n:].T)
             _, vjp_f = jax.vjp(step_f, x, u)
             ax, au = vjp_f(ax1 + ax1_in)
             au = au + gu
-            h = z[:, :n]
-            dW_out = dW_out + au.T @ h
-            ah = a_z[:, :n] + au @ W_out
+            hc = zc[:n]
+            dW_outT = dW_outT + hc @ au
+            ahc = a_zc[:n] + W_out.T @ au.T
             if leak is not None:
-                ah = ah + (1.0 - leak) * ah1
-            return (ax + gx, ah, h, dW_cat, dW_out), ar1
+                ahc = ahc + (1.0 - leak) * ahc1
+            return (ax + gx, ahc, hc, dW_cat, dW_outT), ar1
 
         T = us.shape[0]
-        carry0 = (gxs[T], jnp.zeros_like(hT), hT, jnp.zeros_like(W_cat), jnp.zeros_like(W_out))
-        (ax0, _, _, dW_cat, dW_out), ar1s = jax.lax.scan(
-            body, carry0, (xs[:-1], us, zs, xs[1:], rt[1:], dphis, gxs[:-1], gus),
+        carry0 = (gxs[T], jnp.zeros_like(hcT), hcT, jnp.zeros_like(W_cat),
+                  jnp.zeros_like(W_out.T))
+        (ax0, _, _, dW_cat, dW_outT), ar1s = jax.lax.scan(
+            body, carry0, (xs[:-1], us, zcs, xs[1:], rt[1:], dphis, gxs[:-1], gus),
             reverse=True, unroll=_unroll(T))
         grt = grt.at[1:].add(ar1s)
-        return {"W": dW_cat[:, :n], "W_in": dW_cat[:, n:], "W_out": dW_out}, ax0, grt
+        return {"W": dW_cat[:, :n], "W_in": dW_cat[:, n:], "W_out": dW_outT.T}, ax0, grt
 
-    forward_s = _runs_in_sequence(forward, group_size)
-    backward_s = _runs_in_sequence(backward, group_size)
+    def value_and_grads(p, x0, rt):
+        # The loss is a scalar, so its VJP is g * (gradient at g = 1): the reverse pass runs
+        # right after the forward pass of the same run (its stored states still in cache)
+        # and only the gradients are kept for `loss_bwd`.
+        value, res = forward(p, x0, rt)
+        return value, backward(p, rt, *res, jnp.ones_like(value))
+
+    loss_only = _runs_in_sequence(lambda p, x0, rt: forward(p, x0, rt)[0], group_size)
+    value_and_grads = _runs_in_sequence(value_and_grads, group_size)
 
     @jax.custom_vjp
     def loss(p, x0, rt):
-        return forward_s(p, x0, rt)[0]
+        return loss_only(p, x0, rt)
 
     def loss_fwd(p, x0, rt):
-        value, res = forward_s(p, x0, rt)
-        return value, (p, rt, res)
+        return value_and_grads(p, x0, rt)
 
-    def loss_bwd(saved, g):
-        p, rt, res = saved
-        return backward_s(p, rt, *res, g)
+    def loss_bwd(grads, g):
+        return jax.tree_util.tree_map(lambda a: (g * a).astype(a.dtype), grads)
 
     loss.defvjp(loss_fwd, loss_bwd)
     return loss(params, x0, jnp.swapaxes(ref, 0, 1))

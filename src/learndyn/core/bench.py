@@ -225,7 +225,8 @@ def xla_flops(fn: Callable, *args, unroll_scans: bool = True) -> float:
     rollout) is fully unrolled while lowering, so that each time step is counted.
     """
     with _scans_unrolled() if unroll_scans else contextlib.nullcontext():
-        lowered = jax.jit(fn).lower(*args)
+        # a fresh wrapper, so that no trace cached from an earlier jit of `fn` is reused
+        lowered = jax.jit(lambda *a: fn(*a)).lower(*args)
     ca = lowered.cost_analysis()
     if isinstance(ca, (list, tuple)):
         ca = ca[0] if ca else {}
