@@ -21,7 +21,7 @@ def _x(ds):
 
 
 def curves(records, summary, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6), constrained_layout=True)
     for i, (name, ds) in enumerate(records.items()):
         c = COLORS[i % len(COLORS)]
         v = summary["variants"][name]
@@ -30,12 +30,14 @@ def curves(records, summary, path: Path) -> Path:
         axes[1].plot(_x(ds), np.nanmedian(ds.train_loss.values, 1), color=c, ls="--", lw=1)
         axes[1].plot(_x(ds), np.nanmedian(ds.test_loss.values, 1), color=c, lw=1.6, label=name)
         axes[2].plot(_x(ds), np.nanmedian(ds.gf_norm.values, 1), color=c, lw=1.6, label=name)
+        axes[3].plot(_x(ds), np.nanmedian(ds.restricted_loss.values, 1), color=c, lw=1.6)
+        axes[3].plot(_x(ds), np.nanmedian(ds.excluded_loss.values, 1), color=c, lw=1, ls=":")
         for ax in axes[:2]:
             for key, ls in (("memorisation_step", ":"), ("generalisation_step", "-.")):
                 if v[key] is not None:
                     ax.axvline(v[key] + 1, color=c, ls=ls, lw=0.8)
     titles = ["accuracy (dashed: train, solid: test)", "loss (dashed: train, solid: test)",
-              "||G_F|| (Eq. 2)"]
+              "||G_F|| (Eq. 2)", "test CE: restricted (solid), excluded (dotted)"]
     for ax, t in zip(axes, titles):
         ax.set_xscale("log")
         ax.set_xlabel("epoch + 1")
@@ -44,6 +46,7 @@ def curves(records, summary, path: Path) -> Path:
         shade_stages(ax, summary.get("stage_boundaries"), offset=1)
     axes[1].set_yscale("log")
     axes[2].set_yscale("log")
+    axes[3].set_yscale("log")
     axes[0].legend(frameon=False, fontsize=7)
     fig.suptitle("stages from ||G_F||: 1 lazy, 2 independent, 3 interactive feature learning; "
                  "dotted: memorisation, dash-dot: generalisation", fontsize=8)

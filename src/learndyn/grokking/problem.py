@@ -14,13 +14,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from learndyn.groups import FiniteGroup, isotypic_basis, real_irreps
+from learndyn.groups import FiniteGroup, irrep_projectors, isotypic_basis, real_irreps
 from learndyn.grokking.data import all_pairs
 from learndyn.grokking.losses import get_loss, mse_class_centred, mse_sample_centred
 from learndyn.grokking.model import (Activation, Params, centre_samples, hidden, init_params,
                                      one_hot_labels, ridge_V)
 from learndyn.grokking.observables import (accuracy, cosine_distance, diag_mass_node_gram,
-                                           diag_mass_sample_gram, gf_norm_ratio)
+                                           diag_mass_sample_gram, gf_norm_ratio,
+                                           restricted_and_excluded_loss)
 from learndyn.grokking.optim import conjugate_grads, make_optimizer
 
 # A node "concentrates" on one irrep when that irrep holds at least this share of its power.
@@ -70,6 +71,7 @@ class Li2Problem:
     n_residual: int = 0
     ridge: bool = False
     n_tracked: int = 32
+    n_key_irreps: int = 3   # key irreps kept / removed by the restricted / excluded loss
 
     def __post_init__(self):
         pairs, labels = all_pairs(self.group.table)
@@ -81,6 +83,7 @@ class Li2Problem:
         onehot[np.arange(self.group.order), owner] = 1.0
         object.__setattr__(self, "_basis", jnp.asarray(basis, jnp.float32))
         object.__setattr__(self, "_owner", jnp.asarray(onehot))
+        object.__setattr__(self, "_projectors", jnp.asarray(irrep_projectors(self.group), jnp.float32))
         object.__setattr__(self, "_opt", make_optimizer(self.optimizer, 1.0, 0.0, inject=True))
         base = get_loss(self.loss)
         if self.loss != "ce":
@@ -188,6 +191,11 @@ class Li2Problem:
         gini = jnp.sum((2 * ranks - n - 1) * srt, axis=1) / (n - 1)  # Gini of a distribution summing to 1
         energy = self.node_energy(p.W, tr_pairs, centre_samples(Ytr))
         W_norm = jnp.linalg.norm(p.W)
+        # Nanda et al.: cross-entropy of the test logits with only the key irreps of V kept
+        # (restricted) or removed (excluded)
+        k = max(1, min(self.n_key_irreps, self.n_irreps - 1))
+        restricted, excluded = restricted_and_excluded_loss(
+            p._replace(V=V), te_pairs, te_lab, self.act, self._projectors, k, loss="ce")
         return {
             "train_loss": self._loss(pred_tr, Ytr), "test_loss": self._loss(pred_te, Yte),
             "train_acc": accuracy(pred_tr, tr_lab), "test_acc": accuracy(pred_te, te_lab),
@@ -197,6 +205,7 @@ class Li2Problem:
             "dist0_W": cosine_distance(p.W, state.init.W),
             "dist0_V": cosine_distance(V, state.init.V),
             "W_norm": W_norm, "V_norm": jnp.linalg.norm(V),
+            "restricted_loss": restricted, "excluded_loss": excluded,
             "ipr_mean": jnp.mean(ipr), "gini_mean": jnp.mean(gini),
             "concentrated_frac": concentration(power),
             "energy_mean": jnp.mean(energy),
