@@ -174,7 +174,7 @@ def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> 
     store = RunStore(out)
     text = recipe_toml(recipe)
     old = store.read_text("recipe.toml")
-    if old is not None and old != text:
+    if old is not None and tomllib.loads(old) != tomllib.loads(text):  # same fields and values
         raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
                             "--out folder or delete it")
     summary = store.read_summary()

@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from learndyn.core.config import RecipeBase, Strict
 from learndyn.core.schedule import Schedule
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class InitCfg(_Strict):
+class InitCfg(Strict):
     dist: Literal["normal", "uniform"] = "normal"
     scale: float = Field(0.01, ge=0)
     per_sqrt_fan_in: bool = False
 
 
-class PlantCfg(_Strict):
+class PlantCfg(Strict):
     type: Literal["k_integrator", "point_mass", "linear", "pendulum"] = "k_integrator"
     k: int = Field(2, ge=1, le=32, description="k-integrator order")
     dt: float = Field(1.0, gt=0)
@@ -48,7 +45,7 @@ class PlantCfg(_Strict):
         return self
 
 
-class AgentCfg(_Strict):
+class AgentCfg(Strict):
     n: int = Field(100, ge=1, le=100_000)
     activation: Literal["linear", "tanh", "relu"] = "tanh"
     leak: float | None = Field(None, gt=0, le=1, description="dt/tau (None: discrete time)")
@@ -67,7 +64,7 @@ class AgentCfg(_Strict):
         return self
 
 
-class TaskCfg(_Strict):
+class TaskCfg(Strict):
     type: Literal["regulation", "tracking"] = "regulation"
     horizon: int = Field(50, ge=1, le=100_000)
     x0_range: float = Field(1.0, gt=0)
@@ -79,7 +76,7 @@ class TaskCfg(_Strict):
     ramp_s: float = Field(1.0, ge=0)
 
 
-class TrainCfg(_Strict):
+class TrainCfg(Strict):
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = Field(0.01, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
@@ -91,27 +88,22 @@ class TrainCfg(_Strict):
     diverge_above: float = Field(1e12, gt=0)
 
 
-class OpenLoopCfg(_Strict):
+class OpenLoopCfg(Strict):
     enabled: bool = True
     inputs: Literal["white_noise", "teacher"] = "white_noise"
     epochs: int | None = Field(None, ge=1, description="default: train.epochs")
 
 
-class GainMapCfg(_Strict):
+class GainMapCfg(Strict):
     k1: tuple[float, float] = (-1.0, 0.25)
     k2: tuple[float, float] = (-2.0, 0.25)
     resolution: int = Field(121, ge=8, le=2000)
 
 
-class ClosedLoopRecipe(_Strict):
+class ClosedLoopRecipe(RecipeBase):
     """A closed- vs open-loop study (Ger & Barak Figs. 1-2 and any plant/agent like them)."""
 
-    name: str
     study: Literal["closedloop"] = "closedloop"
-    paper: str = ""
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    seeds: int = Field(1, ge=1, le=100_000)
     plant: PlantCfg = PlantCfg()
     agent: AgentCfg = AgentCfg()
     task: TaskCfg = TaskCfg()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from learndyn.core.config import RecipeBase, Strict
 from learndyn.core.schedule import Schedule
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_group(spec: str) -> str:
@@ -19,7 +16,7 @@ def _check_group(spec: str) -> str:
     return spec
 
 
-class ModelCfg(_Strict):
+class ModelCfg(Strict):
     K: int = Field(2048, ge=1, le=1_000_000, description="hidden width")
     activation: Literal["x2", "relu", "silu", "relu2", "quad"] = "x2"
     act_a: float = 1.0
@@ -30,7 +27,7 @@ class ModelCfg(_Strict):
     n_residual: int = Field(0, ge=0, le=16)
 
 
-class DataCfg(_Strict):
+class DataCfg(Strict):
     ratio: float | None = Field(None, gt=0, lt=1, description="training fraction of the M^2 pairs")
     n: int | None = Field(None, ge=1, description="number of training pairs")
     critical: bool = Field(False, description="use the reference code's critical ratio")
@@ -43,7 +40,7 @@ class DataCfg(_Strict):
         return self
 
 
-class TrainCfg(_Strict):
+class TrainCfg(Strict):
     loss: Literal["mse", "mse_class", "ce"] = "mse"
     loss_reduction: Literal["mean", "sum"] = "mean"
     optimizer: Literal["sgd", "adam", "adamw", "muon"] = "adam"
@@ -52,7 +49,7 @@ class TrainCfg(_Strict):
     epochs: int = Field(1000, ge=1)
 
 
-class VariantCfg(_Strict):
+class VariantCfg(Strict):
     """One setting compared in a recipe; unset fields take the recipe's values."""
 
     name: str
@@ -70,15 +67,10 @@ class VariantCfg(_Strict):
     _g = field_validator("group")(lambda cls, v: v if v is None else _check_group(v))
 
 
-class Li2Recipe(_Strict):
+class Li2Recipe(RecipeBase):
     """Two-layer networks on group arithmetic (Tian 2025, Li2), one or more variants x seeds."""
 
-    name: str
     study: Literal["li2"] = "li2"
-    paper: str = ""
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    seeds: int = Field(1, ge=1, le=10_000)
     group: str = "Z71"
     model: ModelCfg = ModelCfg()
     data: DataCfg = DataCfg(n=2016)

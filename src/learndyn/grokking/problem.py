@@ -7,6 +7,7 @@ Full batch: one step is one epoch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -17,10 +18,9 @@ import numpy as np
 from learndyn.groups import FiniteGroup, irrep_projectors, isotypic_basis, real_irreps
 from learndyn.grokking.data import all_pairs
 from learndyn.grokking.losses import get_loss, mse_class_centred, mse_sample_centred
-from learndyn.grokking.model import (Activation, Params, centre_samples, hidden, init_params,
+from learndyn.grokking.model import (Activation, Params, centre_samples, init_params,
                                      one_hot_labels, ridge_V)
-from learndyn.grokking.observables import (accuracy, cosine_distance, diag_mass_node_gram,
-                                           diag_mass_sample_gram, gf_norm_ratio,
+from learndyn.grokking.observables import (accuracy, cosine_distance, diag_mass, gf_norm_ratio,
                                            restricted_and_excluded_loss)
 from learndyn.grokking.optim import conjugate_grads, make_optimizer
 
@@ -38,6 +38,78 @@ def concentration(power):
     share_top = power.max(-1) / jnp.maximum(total, 1e-30)
     active = total >= ACTIVE_NORM ** 2 * total.max(-1, keepdims=True)
     return jnp.sum((share_top >= CONCENTRATION) & active, -1) / jnp.maximum(jnp.sum(active, -1), 1)
+
+
+# -- fast pieces (speed only: the numbers are those of model.hidden / observables) ---------------
+# The hidden layer's input X W is a gather of rows of W (model.hidden); its gradient is a
+# segment sum of rows. Under vmap (the trainer always vmaps over runs) XLA:CPU turns a gather
+# whose operand AND indices carry the run axis into a generic batched gather that is several
+# times slower than a plain one (likewise the scatter of its gradient). The rules below fold the
+# run axis into the row axis instead: one plain gather from the (runs * rows, K) matrix.
+
+def _fold_runs(axis_size, rows, idx, idx_batched):
+    """Indices into the run-folded (axis_size * rows, ...) matrix, (axis_size, ...)."""
+    if not idx_batched:
+        idx = jnp.broadcast_to(idx, (axis_size,) + idx.shape)
+    off = rows * jnp.arange(axis_size, dtype=idx.dtype)
+    return idx + off.reshape((axis_size,) + (1,) * (idx.ndim - 1))
+
+
+@jax.custom_batching.custom_vmap
+def _take_rows(W, idx):
+    """W[idx] (rows of W)."""
+    return W[idx]
+
+
+@_take_rows.def_vmap
+def _take_rows_vmap(axis_size, in_batched, W, idx):
+    W_b, idx_b = in_batched
+    if not W_b:
+        return W[idx], idx_b
+    rows = W.shape[1]
+    flat = W.reshape((axis_size * rows,) + W.shape[2:])
+    return flat[_fold_runs(axis_size, rows, idx, idx_b)], True
+
+
+@functools.lru_cache(maxsize=None)
+def _segment_rows(rows: int):
+    """G (n, ...), idx (n,) -> (rows, ...): sum of the rows of G with the same index."""
+
+    @jax.custom_batching.custom_vmap
+    def seg(G, idx):
+        return jax.ops.segment_sum(G, idx, num_segments=rows)
+
+    @seg.def_vmap
+    def seg_vmap(axis_size, in_batched, G, idx):
+        G_b, idx_b = in_batched
+        if not G_b:
+            G = jnp.broadcast_to(G, (axis_size,) + G.shape)
+        flat = jax.ops.segment_sum(G.reshape((-1,) + G.shape[2:]),
+                                   _fold_runs(axis_size, rows, idx, idx_b).reshape(-1),
+                                   num_segments=axis_size * rows)
+        return flat.reshape((axis_size, rows) + G.shape[2:]), True
+
+    return seg
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_rows(rows: int):
+    """(W, i1, i2) -> W[i1] + W[i2] with the gradient dW = segment sums of the cotangent."""
+    seg = _segment_rows(rows)
+
+    @jax.custom_vjp
+    def pair(W, i1, i2):
+        return _take_rows(W, i1) + _take_rows(W, i2)
+
+    def fwd(W, i1, i2):
+        return pair(W, i1, i2), (i1, i2)
+
+    def bwd(res, g):
+        i1, i2 = res
+        return seg(g, i1) + seg(g, i2), None, None
+
+    pair.defvjp(fwd, bwd)
+    return pair
 
 
 class Li2State(NamedTuple):
@@ -129,8 +201,15 @@ class Li2Problem:
         return jax.lax.stop_gradient(ridge_V(jnp.real(F) if not self.complex_weights else F,
                                              Y, jnp.maximum(wd, 1e-6)).astype(params.V.dtype))
 
+    def hidden(self, params, pairs):
+        """model.hidden(params, pairs, self.act), computed with the vmap-friendly gather."""
+        h = self.act(_pair_rows(params.W.shape[0])(params.W, pairs[:, 0], self.M + pairs[:, 1]))
+        for R in params.R:
+            h = h + self.act(h @ R)
+        return h
+
     def outputs(self, params, pairs, Y, wd):
-        F = hidden(params, pairs, self.act)
+        F = self.hidden(params, pairs)
         V = self._effective_V(params, F, Y, wd)
         out = F @ V
         return (jnp.real(out) if jnp.iscomplexobj(out) else out), F, V
@@ -148,7 +227,7 @@ class Li2Problem:
         params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
         if self.ridge:  # V is not a free parameter: keep it at the ridge solution
             pairs, _, Y = self._data(state.train_idx)
-            params = params._replace(V=self._effective_V(params, hidden(params, pairs, self.act),
+            params = params._replace(V=self._effective_V(params, self.hidden(params, pairs),
                                                          Y, state.wd))
         return state._replace(params=params, opt_state=opt_state,
                               cos_W=cosine_distance(params.W, state.params.W),
@@ -168,7 +247,7 @@ class Li2Problem:
     def node_energy(self, W, Ytil_pairs, Ytil) -> jax.Array:
         """E(w) = 1/2 ||Ytil^T sigma(X w)||^2 for each unit-normalised node (Thm 1), (K,)."""
         Wn = W / jnp.linalg.norm(W, axis=0, keepdims=True)
-        F = hidden(Params(Wn, jnp.zeros((self.K, self.M), W.dtype), ()), Ytil_pairs, self.act)
+        F = self.hidden(Params(Wn, jnp.zeros((self.K, self.M), W.dtype), ()), Ytil_pairs)
         G = Ytil.T @ F
         return 0.5 * jnp.sum(jnp.abs(G) ** 2, axis=0)
 
@@ -190,6 +269,15 @@ class Li2Problem:
         ranks = jnp.arange(1, n + 1)
         gini = jnp.sum((2 * ranks - n - 1) * srt, axis=1) / (n - 1)  # Gini of a distribution summing to 1
         energy = self.node_energy(p.W, tr_pairs, centre_samples(Ytr))
+        # diag_mass_node_gram and diag_mass_sample_gram from ONE K x K Gram matrix:
+        # C = Ftil^T Ftil, and F^T F = C + n mu mu^T (mu = mean row of F, 1^T Ftil = 0), so
+        # ||P1 F F^T||_F^2 = sum(C * F^T F) = ||C||_F^2 + n mu^T C mu.
+        Ft = centre_samples(Freal)
+        C = Ft.T @ Ft
+        mu = jnp.mean(Freal, axis=0)
+        d_sample = jnp.sum(Ft * Freal, axis=-1)
+        diag_sample = jnp.sum(d_sample * d_sample) / (jnp.sum(C * C)
+                                                      + Freal.shape[0] * (mu @ (C @ mu)))
         W_norm = jnp.linalg.norm(p.W)
         # Nanda et al.: cross-entropy of the test logits with only the key irreps of V kept
         # (restricted) or removed (excluded)
@@ -200,7 +288,7 @@ class Li2Problem:
             "train_loss": self._loss(pred_tr, Ytr), "test_loss": self._loss(pred_te, Yte),
             "train_acc": accuracy(pred_tr, tr_lab), "test_acc": accuracy(pred_te, te_lab),
             "gf_norm": gfn, "gf_ratio": gfr,
-            "diag_FtF": diag_mass_node_gram(Freal), "diag_P1FFt": diag_mass_sample_gram(Freal),
+            "diag_FtF": diag_mass(C), "diag_P1FFt": diag_sample,
             "cos_W": state.cos_W, "cos_V": state.cos_V,
             "dist0_W": cosine_distance(p.W, state.init.W),
             "dist0_V": cosine_distance(V, state.init.V),
