@@ -200,3 +200,24 @@ def test_tracking_reference_and_loss():
     xs = jnp.zeros((51, 4))
     want = float(jnp.sum(0.1 * jnp.sum(ref[:-1] ** 2, -1)) / 50)
     np.testing.assert_allclose(task.episode_loss(xs, jnp.zeros((50, 2)), ref), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["open_noise", "open_teacher"])
+def test_open_loop_modes_train_the_student_only(mode):
+    from learndyn.closedloop.training import ControlProblem, make_optimizer
+    plant, agent = k_integrator(2, 1.0), RNNAgent(n=8, activation="tanh",
+                                                  w_out_init=InitSpec("normal", 0.3))
+    task = Regulation(nx=2, horizon=10, beta=0.005)
+    prob = ControlProblem(agent, plant, task, make_optimizer("adam", 1e-2), mode, batch=16,
+                          eval_batch=16)
+    teacher = agent.init(jax.random.PRNGKey(7))
+    state = prob.init(jax.random.PRNGKey(1), teacher=teacher)
+    first = float(prob.observe(state)["loss"])
+    step = jax.jit(prob.step)
+    for t in range(60):
+        state, _ = step(state, t)
+    obs = prob.observe(state)
+    assert float(obs["loss"]) < 0.5 * first  # the imitation loss falls
+    assert np.isfinite(float(obs["deployed_loss"]))  # and the deployed loss is recorded
+    for k in teacher:  # the teacher is not trained
+        np.testing.assert_array_equal(state.teacher[k], teacher[k])
