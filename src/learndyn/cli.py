@@ -138,12 +138,13 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder"),
 def claims(paper: Optional[str] = typer.Option(None, help="only this paper's claims"),
            scale: str = typer.Option("smoke", help="smoke or paper"),
            runs_dir: Path = typer.Option(Path("runs"), help="where the recipes' runs live"),
+           seeds: Optional[int] = typer.Option(None, help="seeds per recipe (default: the recipe's)"),
            as_json: bool = typer.Option(False, "--json", help="print a JSON list")):
     """Check every claim of the ledger on recorded runs (running recipes that have not run)."""
     from learndyn.ledger import RecipeRuns, ledger
     try:
         with _progress(not as_json) as prog:
-            results = ledger(RecipeRuns(scale, runs_dir, progress=prog), paper)
+            results = ledger(RecipeRuns(scale, runs_dir, progress=prog, seeds=seeds), paper)
     except LearndynError as err:
         _fail(err)
     if as_json:

@@ -28,12 +28,13 @@ class RecipeRuns:
     scale: str
     runs_dir: Path = Path("runs")
     progress: object = None
+    seeds: int | None = None   # override every recipe's number of seeds
     _cache: dict = field(default_factory=dict)
 
     def get(self, recipe: str) -> LoadedRun:
         if recipe not in self._cache:
             from learndyn.recipes import load_recipe, run_recipe
-            rcp = load_recipe(recipe, self.scale)
+            rcp = load_recipe(recipe, self.scale, {"seeds": self.seeds} if self.seeds else None)
             out = self.runs_dir / f"{rcp.name}-{self.scale}-s{rcp.seeds}"
             summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
             self._cache[recipe] = LoadedRun(out, summary)
