@@ -20,7 +20,7 @@ from learndyn.grokking.data import all_pairs
 from learndyn.grokking.losses import get_loss, mse_class_centred, mse_sample_centred
 from learndyn.grokking.model import (Activation, Params, centre_samples, init_params,
                                      one_hot_labels, ridge_V)
-from learndyn.grokking.observables import (accuracy, cosine_distance, diag_mass, gf_norm_ratio,
+from learndyn.grokking.observables import (accuracy, cosine_distance, gf_norm_ratio,
                                            restricted_and_excluded_loss)
 from learndyn.grokking.optim import conjugate_grads, make_optimizer
 
@@ -93,23 +93,101 @@ def _segment_rows(rows: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _pair_rows(rows: int):
-    """(W, i1, i2) -> W[i1] + W[i2] with the gradient dW = segment sums of the cotangent."""
+def _pair_layer(rows: int, act):
+    """(W, i1, i2) -> act(W[i1] + W[i2]) (W has `rows` rows), with a reverse pass that
+    recomputes the pre-activation from W (small, in cache) instead of keeping the (n, K)
+    gathers: dH = act'(H) * g is then one pass over g, and dW its segment sums."""
     seg = _segment_rows(rows)
 
-    @jax.custom_vjp
-    def pair(W, i1, i2):
+    def pre(W, i1, i2):
         return _take_rows(W, i1) + _take_rows(W, i2)
 
+    @jax.custom_vjp
+    def layer(W, i1, i2):
+        return act(pre(W, i1, i2))
+
     def fwd(W, i1, i2):
-        return pair(W, i1, i2), (i1, i2)
+        return layer(W, i1, i2), (W, i1, i2)
 
     def bwd(res, g):
-        i1, i2 = res
-        return seg(g, i1) + seg(g, i2), None, None
+        W, i1, i2 = res
+        # the barrier keeps XLA from merging this gather with the forward one (it would then
+        # store the (n, K) gathers instead of fusing them into their consumers)
+        _, act_vjp = jax.vjp(act, pre(jax.lax.optimization_barrier(W), i1, i2))
+        (dH,) = act_vjp(g)
+        return seg(dH, i1) + seg(dH, i2), None, None
 
-    pair.defvjp(fwd, bwd)
-    return pair
+    layer.defvjp(fwd, bwd)
+    return layer
+
+
+@jax.custom_vjp
+def _matmul(F, V):
+    """F @ V, with a reverse pass laid out for XLA:CPU's fast matmul kernels."""
+    return F @ V
+
+
+def _matmul_fwd(F, V):
+    return F @ V, (F, V)
+
+
+def _matmul_bwd(res, g):
+    # dV = F^T g contracts over F's LEADING axis; XLA:CPU runs that layout on a generic kernel
+    # at about a third of its matmul speed. (g^T F)^T with g^T (M x n, small) materialised is
+    # the same sum in the fast layout; the barriers stop XLA folding the two transposes back
+    # into the product.
+    F, V = res
+    gT = jax.lax.optimization_barrier(g.T)
+    dV = jax.lax.optimization_barrier(gT @ F).T
+    return g @ V.T, dV
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def _gram_sq_norm(A, blocks: int):
+    """||A^T A||_F^2 for A (n, K), from the products of column blocks on and above the block
+    diagonal (A^T A is symmetric): about (blocks + 1) / (2 blocks) of the full product's FLOPs."""
+    parts = jnp.array_split(A, blocks, axis=1)
+    total = jnp.zeros((), A.dtype)
+    for i in range(blocks):
+        for j in range(i, blocks):
+            P = parts[i].T @ parts[j]
+            total = total + (1.0 if i == j else 2.0) * jnp.sum(P * P)
+    return total
+
+
+# A batch of runs is stepped in groups whose (n, K) activations take about this many bytes
+# together: each group is vmapped, the groups run one after another (lax.map). Vmapping all
+# runs at once makes every operation stream the whole batch's activations (for Fig. 3, 16 MB
+# per run) through memory; a cache-sized group keeps them in cache. Small problems still run
+# as one vmapped group.
+RUN_GROUP_BYTES = 8 << 20
+
+
+def _grouped_vmap(fn, group: int):
+    """fn(state, t) for one run, whose vmap over runs (state batched, t shared or batched)
+    maps `group` runs at a time (see RUN_GROUP_BYTES). Same values as plain vmap."""
+
+    @jax.custom_batching.custom_vmap
+    def one(state, t):
+        return fn(state, t)
+
+    @one.def_vmap
+    def batched(axis_size, in_batched, state, t):
+        state_b, t_b = in_batched
+        state = jax.tree_util.tree_map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)),
+            state, state_b)
+        if axis_size <= group:
+            out = jax.vmap(fn, in_axes=(0, 0 if t_b else None))(state, t)
+        elif t_b:
+            out = jax.lax.map(lambda x: fn(*x), (state, t), batch_size=group)
+        else:
+            out = jax.lax.map(lambda s: fn(s, t), state, batch_size=group)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return one
 
 
 class Li2State(NamedTuple):
@@ -163,6 +241,9 @@ class Li2Problem:
             base = (lambda f: (lambda pred, Y: f(pred, Y, reduction=red)))(
                 mse_sample_centred if self.loss == "mse" else mse_class_centred)
         object.__setattr__(self, "_loss", base)
+        itemsize = 8 if self.complex_weights else 4
+        group = max(1, RUN_GROUP_BYTES // (self.n_train * self.K * itemsize))
+        object.__setattr__(self, "_update_runs", _grouped_vmap(self._update, group))
 
     @property
     def M(self) -> int:
@@ -203,7 +284,7 @@ class Li2Problem:
 
     def hidden(self, params, pairs):
         """model.hidden(params, pairs, self.act), computed with the vmap-friendly gather."""
-        h = self.act(_pair_rows(params.W.shape[0])(params.W, pairs[:, 0], self.M + pairs[:, 1]))
+        h = _pair_layer(params.W.shape[0], self.act)(params.W, pairs[:, 0], self.M + pairs[:, 1])
         for R in params.R:
             h = h + self.act(h @ R)
         return h
@@ -211,7 +292,7 @@ class Li2Problem:
     def outputs(self, params, pairs, Y, wd):
         F = self.hidden(params, pairs)
         V = self._effective_V(params, F, Y, wd)
-        out = F @ V
+        out = _matmul(F, V)
         return (jnp.real(out) if jnp.iscomplexobj(out) else out), F, V
 
     def objective(self, params, state):
@@ -220,6 +301,15 @@ class Li2Problem:
         return self._loss(pred, Y)
 
     def step(self, state: Li2State, t):
+        """One full-batch update of one run: (state, loss). Under vmap over runs, the runs
+        are stepped in cache-sized groups (RUN_GROUP_BYTES)."""
+        (params, opt_state, cos_W, cos_V), loss = self._update_runs(state, t)
+        return state._replace(params=params, opt_state=opt_state, cos_W=cos_W,
+                              cos_V=cos_V), loss
+
+    def _update(self, state: Li2State, t):
+        """The parts of the state that a step changes, and the loss (the fields that a step
+        leaves alone stay outside the grouped map, so they are not copied through it)."""
         loss, grads = jax.value_and_grad(self.objective)(state.params, state)
         if self.complex_weights:
             grads = conjugate_grads(grads)
@@ -229,9 +319,8 @@ class Li2Problem:
             pairs, _, Y = self._data(state.train_idx)
             params = params._replace(V=self._effective_V(params, self.hidden(params, pairs),
                                                          Y, state.wd))
-        return state._replace(params=params, opt_state=opt_state,
-                              cos_W=cosine_distance(params.W, state.params.W),
-                              cos_V=cosine_distance(params.V, state.params.V)), loss
+        return (params, opt_state, cosine_distance(params.W, state.params.W),
+                cosine_distance(params.V, state.params.V)), loss
 
     # -- observables ----------------------------------------------------------------------
     obs_dims = {"node_power": ("node", "irrep"), "irrep_share": ("irrep",)}
@@ -269,15 +358,18 @@ class Li2Problem:
         ranks = jnp.arange(1, n + 1)
         gini = jnp.sum((2 * ranks - n - 1) * srt, axis=1) / (n - 1)  # Gini of a distribution summing to 1
         energy = self.node_energy(p.W, tr_pairs, centre_samples(Ytr))
-        # diag_mass_node_gram and diag_mass_sample_gram from ONE K x K Gram matrix:
-        # C = Ftil^T Ftil, and F^T F = C + n mu mu^T (mu = mean row of F, 1^T Ftil = 0), so
-        # ||P1 F F^T||_F^2 = sum(C * F^T F) = ||C||_F^2 + n mu^T C mu.
+        # diag_mass_node_gram(F) and diag_mass_sample_gram(F) (observables.py) without
+        # forming their K x K Gram matrices: with C = Ftil^T Ftil, diag(C) = column sums of
+        # Ftil^2, ||C||_F^2 from the symmetric halves (_gram_sq_norm), and since
+        # F^T F = C + n mu mu^T (mu = mean row of F; 1^T Ftil = 0),
+        # ||P1 F F^T||_F^2 = sum(C * F^T F) = ||C||_F^2 + n ||Ftil mu||^2.
         Ft = centre_samples(Freal)
-        C = Ft.T @ Ft
-        mu = jnp.mean(Freal, axis=0)
+        c_sq = _gram_sq_norm(Ft, max(1, min(4, self.K // 512)))
+        c_diag = jnp.sum(Ft * Ft, axis=0)
+        Ft_mu = Ft @ jnp.mean(Freal, axis=0)
         d_sample = jnp.sum(Ft * Freal, axis=-1)
-        diag_sample = jnp.sum(d_sample * d_sample) / (jnp.sum(C * C)
-                                                      + Freal.shape[0] * (mu @ (C @ mu)))
+        diag_node = jnp.sum(c_diag * c_diag) / c_sq
+        diag_sample = jnp.sum(d_sample * d_sample) / (c_sq + Freal.shape[0] * (Ft_mu @ Ft_mu))
         W_norm = jnp.linalg.norm(p.W)
         # Nanda et al.: cross-entropy of the test logits with only the key irreps of V kept
         # (restricted) or removed (excluded)
@@ -288,7 +380,7 @@ class Li2Problem:
             "train_loss": self._loss(pred_tr, Ytr), "test_loss": self._loss(pred_te, Yte),
             "train_acc": accuracy(pred_tr, tr_lab), "test_acc": accuracy(pred_te, te_lab),
             "gf_norm": gfn, "gf_ratio": gfr,
-            "diag_FtF": diag_mass(C), "diag_P1FFt": diag_sample,
+            "diag_FtF": diag_node, "diag_P1FFt": diag_sample,
             "cos_W": state.cos_W, "cos_V": state.cos_V,
             "dist0_W": cosine_distance(p.W, state.init.W),
             "dist0_V": cosine_distance(V, state.init.V),
