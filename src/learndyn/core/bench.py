@@ -63,6 +63,7 @@ class Benchmark:
     unit: str
     run: Callable[[BenchSettings], tuple[float | None, float, float]]
     description: str = ""
+    notes: str = ""   # shown under the table (e.g. how baseline and learndyn record)
 
 
 _REGISTRY: dict[str, Benchmark] = {}
@@ -277,6 +278,8 @@ def run_benchmarks(names: Iterable[str] | str | None = None,
         base, ours, flops = b.run(settings)
         base = float(base) if base is not None else None
         ours = float(ours)
+        if b.notes:
+            notes.append(b.notes)
         rows.append({
             "name": b.name,
             "unit": b.unit,
