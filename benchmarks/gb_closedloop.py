@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from learndyn.core.bench import Benchmark, BenchSettings, register, time_per_call, time_trainer
-from learndyn.core.bench import xla_flops
+from learndyn.core.bench import (Benchmark, BenchSettings, register, time_torch,
+                                  time_trainer, xla_flops)
 
 try:
     import torch
@@ -203,25 +203,9 @@ def torch_fig6_epoch_fn(cfg):
     return epoch
 
 
-def time_torch(make_epoch, cfg, settings: BenchSettings) -> float | None:
-    """Seconds per epoch of the PyTorch baseline, the better of the default thread count and
-    one thread (see the module docstring); None without PyTorch."""
-    if torch is None:
-        return None
-    default = torch.get_num_threads()
-    best = math.inf
-    try:
-        for threads in sorted({default, 1}, reverse=True):
-            torch.set_num_threads(threads)
-            best = min(best, time_per_call(make_epoch(cfg), settings.min_seconds))
-    finally:
-        torch.set_num_threads(default)
-    return best
-
-
 @functools.lru_cache(maxsize=None)
 def _torch_fig1(settings: BenchSettings) -> float | None:
-    return time_torch(torch_fig1_epoch_fn, _shrink(FIG1, settings), settings)
+    return time_torch(lambda: torch_fig1_epoch_fn(_shrink(FIG1, settings)), settings)
 
 
 # -- the benchmarks --------------------------------------------------------------------------------
@@ -245,7 +229,7 @@ def _run_fig6(settings: BenchSettings):
     cfg = _shrink(FIG6, settings)
     prob = fig6_problem(cfg)
     ours = time_trainer(prob, 1, settings.min_seconds)
-    return time_torch(torch_fig6_epoch_fn, cfg, settings), ours, step_flops(prob)
+    return time_torch(lambda: torch_fig6_epoch_fn(cfg), settings), ours, step_flops(prob)
 
 
 register(Benchmark("gb-fig1-closed", "epoch", _run_fig1,

@@ -51,8 +51,8 @@ import time
 
 import numpy as np
 
-from learndyn.core.bench import Benchmark, BenchSettings, register, time_per_call, time_trainer
-from learndyn.core.bench import xla_flops
+from learndyn.core.bench import (Benchmark, BenchSettings, register, time_torch,
+                                  time_trainer, xla_flops)
 
 try:
     import torch
@@ -252,22 +252,6 @@ if torch is not None:
                 test_acc = (self.net(t1, t2).argmax(dim=1) == tlab).float().mean().item()
             self.log.append((loss, gf_norm, diag, train_acc, test_acc))
             return loss
-
-
-def time_torch(make_fn, settings: BenchSettings) -> float | None:
-    """Seconds per call of the baseline function built by make_fn(), the better of the default
-    thread count and one thread; None without PyTorch."""
-    if torch is None:
-        return None
-    default = torch.get_num_threads()
-    best = math.inf
-    try:
-        for threads in sorted({default, 1}, reverse=True):
-            torch.set_num_threads(threads)
-            best = min(best, time_per_call(make_fn(), settings.min_seconds))
-    finally:
-        torch.set_num_threads(default)
-    return best
 
 
 @functools.lru_cache(maxsize=None)

@@ -124,6 +124,24 @@ def torch_available() -> bool:
 
 # -- measuring ----------------------------------------------------------------------------------
 
+def time_torch(make_fn: Callable[[], Callable[[], Any]], settings: "BenchSettings") -> float | None:
+    """Seconds per call of the PyTorch baseline function built by make_fn(), the better of
+    PyTorch's default thread count and one thread (on a loaded 2-core machine one thread can be
+    much faster; the choice favours the baseline); None without PyTorch."""
+    if not torch_available():
+        return None
+    import torch
+    default = torch.get_num_threads()
+    best = float("inf")
+    try:
+        for threads in sorted({default, 1}, reverse=True):
+            torch.set_num_threads(threads)
+            best = min(best, time_per_call(make_fn(), settings.min_seconds))
+    finally:
+        torch.set_num_threads(default)
+    return best
+
+
 def measure_matmul_peak(seconds: float = 1.5, sizes: tuple[int, ...] = (256, 512, 1024, 2048),
                         dtype=jnp.float32) -> float:
     """This machine's float32 matmul throughput with jax, in FLOP/s.
