@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, claim, verdict
+from learndyn.core.claims import Check, claim, majority, verdict
 
 PAPER = "ger-barak-2025"
 RECIPE = "gb2025-fig1"
@@ -25,11 +25,6 @@ SAME_LOSS_FACTOR = 1.5
 CROSS_RADIUS, DEPTH_FACTOR = 1.02, 3.0
 
 
-def _majority(flags) -> bool | None:
-    flags = [f for f in flags if f is not None]
-    return None if not flags else bool(np.mean(flags) >= 0.5)
-
-
 @claim("gb.closed.plateau", paper=PAPER,
        text="closed-loop loss: a fast drop, a plateau, then a second drop",
        expected=f"stage slopes s1, s3 < 0 and |s2| <= {PLATEAU_SLOPE_RATIO} min(|s1|, |s3|)")
@@ -43,7 +38,7 @@ def _plateau(src) -> Check:
         s1, s2, s3 = slopes[:3]
         flags.append(s1 < 0 and s3 < 0 and abs(s2) <= PLATEAU_SLOPE_RATIO * min(abs(s1), abs(s3)))
         shown.append(f"slopes {s1:.2f}/{s2:.2f}/{s3:.2f} breaks {b[:2]}")
-    ok = _majority(flags)
+    ok = majority(flags)
     n = sum(bool(f) for f in flags if f is not None)
     return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed 0: {shown[0] if shown else 'n/a'}")
 
@@ -62,7 +57,7 @@ def _stabilises(src) -> Check:
         ratio = (fss + 1) / (end + 1)
         flags.append(1 / BOUNDARY_FACTOR <= ratio <= BOUNDARY_FACTOR)
         shown.append(f"stable at {fss}, plateau ends {end}")
-    ok = _majority(flags)
+    ok = majority(flags)
     n = sum(bool(f) for f in flags if f is not None)
     return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed 0: {shown[0] if shown else 'never stable'}")
 

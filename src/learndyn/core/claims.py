@@ -69,6 +69,13 @@ def verdict(ok: bool | None) -> Verdict:
     return "inconclusive" if ok is None else ("verified" if ok else "refuted")
 
 
+def majority(flags) -> bool | None:
+    """True when more than half of the decided flags (None = undecided) are true; None when
+    no flag is decided."""
+    decided = [bool(f) for f in flags if f is not None]
+    return None if not decided else sum(decided) > len(decided) / 2
+
+
 def papers() -> list[str]:
     return sorted({c.paper for c in REGISTRY.values()})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, claim, verdict
+from learndyn.core.claims import Check, claim, majority, verdict
 
 PAPER = "li2-2025"
 
@@ -14,11 +14,6 @@ GF_GROWTH = 2.0
 # "Features are irreps": at least 80 % of the active nodes of generalising runs put >= 90 % of
 # their power in one irrep (problem.CONCENTRATION, problem.ACTIVE_NORM).
 FEATURE_FRACTION = 0.8
-
-
-def _most(flags) -> bool:
-    """A strict majority (more than half)."""
-    return float(np.mean(flags)) > 0.5
 
 
 def _variants(src, recipe):
@@ -72,7 +67,7 @@ def _gf(src) -> Check:
     growth = [g for v in vs.values()
               for g, e in zip(v["per_seed"]["gf_growth"], v["per_seed"]["events"])
               if e["generalisation_step"] is not None and g is not None]
-    ok = _most(flags) and np.median(growth) >= GF_GROWTH
+    ok = majority(flags) and np.median(growth) >= GF_GROWTH
     return Check(verdict(ok), f"{sum(flags)}/{len(flags)} grokking seeds peak first; "
                  f"median growth x{np.median(growth):.3g}; "
                  f"first: G_F peak at {shown[0][0]}, groks at {shown[0][1]}")
@@ -89,7 +84,7 @@ def _vw(src) -> Check:
     if not pairs:
         return Check("inconclusive", "no recorded weight movement")
     flags = [pv < pw for pv, pw in pairs]
-    return Check(verdict(_most(flags)),
+    return Check(verdict(majority(flags)),
                  f"{sum(flags)}/{len(flags)} seeds; median half-movement step V "
                  f"{np.median([p[0] for p in pairs]):.0f}, W {np.median([p[1] for p in pairs]):.0f}")
 
@@ -160,4 +155,4 @@ def _complex(src) -> Check:
         rows.append(f"{g}: complex {gc:g} vs real {gr:g}")
     if not flags:
         return Check("inconclusive", "no group where either weight type generalised")
-    return Check(verdict(np.mean(flags) > 0.5), "; ".join(rows))
+    return Check(verdict(majority(flags)), "; ".join(rows))
