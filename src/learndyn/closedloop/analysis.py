@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from learndyn.closedloop.rollout import closed_loop
-from learndyn.core.spectra import first_stable_step, sorted_eigvals  # noqa: F401 (re-export)
 
 STABLE, OSC_UNSTABLE, REAL_UNSTABLE = 0, 1, 2
 REGION_NAMES = {STABLE: "stable", OSC_UNSTABLE: "oscillatory-unstable",

@@ -21,6 +21,7 @@ from learndyn.closedloop.build import build
 from learndyn.closedloop.config import ClosedLoopRecipe
 from learndyn.core.spectra import first_stable_step
 from learndyn.core.stages import loss_stages
+from learndyn.core.summaries import finite_median, quartiles
 from learndyn.core.store import RunStore
 from learndyn.core.trainer import Trainer
 
@@ -37,19 +38,6 @@ def run_keys(seed: int, n: int) -> jax.Array:
     how many seeds run beside it."""
     base = jax.random.PRNGKey(seed)
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(np.arange(n))
-
-
-def _quartiles(v) -> dict:
-    v = np.asarray([x for x in v if x is not None and np.isfinite(x)], float)
-    if len(v) == 0:
-        return {"median": None, "q25": None, "q75": None, "n": 0}
-    q = np.percentile(v, [25, 50, 75])
-    return {"median": float(q[1]), "q25": float(q[0]), "q75": float(q[2]), "n": int(len(v))}
-
-
-def _median(v):
-    v = [x for x in v if x is not None and np.all(np.isfinite(x))]
-    return None if not v else np.median(np.asarray(v, float), axis=0).tolist()
 
 
 def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
@@ -82,13 +70,13 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
             per["stage_slopes"].append(None)
     status = ["diverged" if x >= 0 else "ok" for x in diverged_at]
     summary = {
-        "initial_deployed_loss": _median(per["initial_deployed_loss"]),
-        "peak_deployed_loss": _median(per["peak_deployed_loss"]),
-        "final_loss": _median(per["final_loss"]),
-        "final_objective": _median(per["final_objective"]),
-        "first_stable_step": _quartiles(per["first_stable_step"])["median"],
-        "final_gains": _median(per["final_gains"]),
-        "stage_boundaries": _median(per["stage_boundaries"]),
+        "initial_deployed_loss": finite_median(per["initial_deployed_loss"]),
+        "peak_deployed_loss": finite_median(per["peak_deployed_loss"]),
+        "final_loss": finite_median(per["final_loss"]),
+        "final_objective": finite_median(per["final_objective"]),
+        "first_stable_step": quartiles(per["first_stable_step"])["median"],
+        "final_gains": finite_median(per["final_gains"]),
+        "stage_boundaries": finite_median(per["stage_boundaries"]),
         "n_diverged": int(sum(s == "diverged" for s in status)),
         "diverged_at": [int(x) if x >= 0 else None for x in diverged_at],
         "per_seed": per,
@@ -136,7 +124,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         summary[mode] = analyse_mode(res.records, res.diverged_at,
                                      recipe.n_stages if mode == "closed" else None)
     summary["stage_boundaries"] = summary["closed"]["stage_boundaries"]
-    over = {"first_stable_step": {m: _quartiles(summary[m]["per_seed"]["first_stable_step"])
+    over = {"first_stable_step": {m: quartiles(summary[m]["per_seed"]["first_stable_step"])
                                   for m in results}}
     if "open" in results:
         per = summary["open"]["per_seed"]
@@ -146,7 +134,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         fl = [(o, c) for o, c in zip(summary["open"]["per_seed"]["final_loss"],
                                      summary["closed"]["per_seed"]["final_loss"])
               if o is not None and c is not None]
-        over["final_loss_ratio_open_over_closed"] = _quartiles([o / c for o, c in fl])
+        over["final_loss_ratio_open_over_closed"] = quartiles([o / c for o, c in fl])
     summary["over_seeds"] = over
 
     gm = None

@@ -16,6 +16,7 @@ import numpy as np
 
 from learndyn.core.stages import loss_stages
 from learndyn.core.store import RunStore
+from learndyn.core.summaries import finite_median
 from learndyn.core.trainer import Trainer
 from learndyn.groups import parse_group, real_irreps
 from learndyn.grokking.config import Li2Recipe
@@ -79,11 +80,6 @@ def grokking_events(steps, train_acc, test_acc) -> dict:
     return {"memorisation_step": mem, "generalisation_step": gen,
             "delay": None if mem is None or gen is None else gen - mem,
             "outcome": outcome, "final_test_acc": final_test, "final_train_acc": final_train}
-
-
-def _med(v):
-    v = [x for x in v if x is not None and np.isfinite(x)]
-    return float(np.median(v)) if v else None
 
 
 def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool = True) -> dict:
@@ -182,14 +178,14 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
         "settings": {k: v for k, v in s.items() if k != "name"},
         "fraction_generalising": float(np.mean([o == "generalises" for o in outcomes])),
         "fraction_memorising": float(np.mean([o == "memorises" for o in outcomes])),
-        "generalisation_step": _med([e["generalisation_step"] for e in events]),
-        "memorisation_step": _med([e["memorisation_step"] for e in events]),
-        "delay": _med([e["delay"] for e in events]),
-        "final_test_acc": _med([e["final_test_acc"] for e in events]),
-        "final_train_acc": _med([e["final_train_acc"] for e in events]),
-        "concentrated_node_fraction": _med(list(conc)),
-        "energy_mean_generalising": _med(gen_energy),
-        "energy_mean_memorising": _med(mem_energy),
+        "generalisation_step": finite_median([e["generalisation_step"] for e in events]),
+        "memorisation_step": finite_median([e["memorisation_step"] for e in events]),
+        "delay": finite_median([e["delay"] for e in events]),
+        "final_test_acc": finite_median([e["final_test_acc"] for e in events]),
+        "final_train_acc": finite_median([e["final_train_acc"] for e in events]),
+        "concentrated_node_fraction": finite_median(list(conc)),
+        "energy_mean_generalising": finite_median(gen_energy),
+        "energy_mean_memorising": finite_median(mem_energy),
         "stage_boundaries": (np.median([b for b in stages if b], axis=0).tolist()
                              if any(stages) else None),
         "n_diverged": int(np.sum(np.asarray(diverged_at) >= 0)),
