@@ -107,3 +107,38 @@ def test_claims_json_has_exactly_the_keys(gb_smoke_run):
     for row in rows:
         assert set(row) == {"id", "claim", "verdict", "measured", "expected"}
         assert row["verdict"] in ("verified", "refuted", "inconclusive")
+
+
+def test_claims_no_run_reads_finished_runs_and_runs_nothing(gb_smoke_run, monkeypatch):
+    """--no-run: a recipe with a finished run is checked; one without a run, or with a run of
+    an older version of the recipe, gives inconclusive claims instead of being run."""
+    import shutil
+
+    import learndyn.recipes as recipes
+    out, _ = gb_smoke_run
+    runs = out.parent.parent / "no-run-ledger"
+    shutil.copytree(out, runs / out.name)
+
+    def boom(*a, **k):
+        raise AssertionError("--no-run ran a recipe")
+    real = recipes._studies()
+    monkeypatch.setattr(recipes, "_studies",
+                        lambda: {k: recipes.Study(v.schema, boom) for k, v in real.items()})
+
+    def verdicts(runs_dir):
+        r = runner.invoke(app, ["claims", "--scale", "smoke", "--runs-dir", str(runs_dir),
+                                "--json", "--no-run"])
+        assert r.exit_code == 0, r.output
+        return {row["id"]: row for row in json.loads(r.output)}
+
+    rows = verdicts(runs)
+    li2 = [row for cid, row in rows.items() if cid.startswith("li2.")]
+    assert li2 and all(row["verdict"] == "inconclusive" and "not run" in row["measured"]
+                       for row in li2)
+    gb = rows["gb.closed.plateau"]
+    assert "not run" not in gb["measured"]   # the finished gb run was read
+
+    # an older version of the recipe in the run folder: not used, not rerun
+    toml = runs / out.name / "recipe.toml"
+    toml.write_text(toml.read_text().replace("seed = 0", "seed = 7"))
+    assert "older version" in verdicts(runs)["gb.closed.plateau"]["measured"]

@@ -103,3 +103,29 @@ def test_li2_ledger_and_run_folders(li2_ledger):
     # real and complex weights have different dtypes: two batches
     f10 = json.loads((runs / "li2-fig10-11-smoke-s2" / "summary.json").read_text())
     assert f10["n_batches"] == 2
+
+
+def test_large_lr_claim_with_collapsed_runs_is_inconclusive():
+    """Runs whose weights decayed to zero have no node energy (None in the summary): the
+    claim reads them without failing, and with no generalising lr it cannot decide."""
+    from learndyn.grokking import claims as li2_claims
+
+    def variant(lr, frac, energies):
+        return {"settings": {"lr": lr}, "fraction_generalising": frac, "final_test_acc": 0.008,
+                "per_seed": {"energy_mean": energies}}
+
+    class Src:
+        def __init__(self, vs):
+            self.vs = vs
+
+        def get(self, name):
+            return type("Run", (), {"summary": {"variants": self.vs}})()
+
+    check = li2_claims._lr
+    collapsed = Src({"a": variant(1e-3, 0.0, [None, None]), "b": variant(5e-3, 0.0, [7.5, None])})
+    res = check(collapsed)
+    assert res.verdict == "inconclusive" and "n/a" in res.measured
+    split = Src({"a": variant(1e-3, 1.0, [0.6, None]), "b": variant(5e-3, 0.0, [5.0, 5.2])})
+    assert check(split).verdict == "verified"
+    fast = Src({"a": variant(1e-3, 1.0, [0.6]), "b": variant(5e-3, 1.0, [5.0])})
+    assert check(fast).verdict == "refuted"

@@ -139,12 +139,16 @@ def claims(paper: Optional[str] = typer.Option(None, help="only this paper's cla
            scale: str = typer.Option("smoke", help="smoke or paper"),
            runs_dir: Path = typer.Option(Path("runs"), help="where the recipes' runs live"),
            seeds: Optional[int] = typer.Option(None, help="seeds per recipe (default: the recipe's)"),
-           as_json: bool = typer.Option(False, "--json", help="print a JSON list")):
+           as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
+           run: bool = typer.Option(True, "--run/--no-run",
+                                    help="run recipes that have no finished run (--no-run: "
+                                         "their claims are inconclusive)")):
     """Check every claim of the ledger on recorded runs (running recipes that have not run)."""
     from learndyn.ledger import RecipeRuns, ledger
     try:
         with _progress(not as_json) as prog:
-            results = ledger(RecipeRuns(scale, runs_dir, progress=prog, seeds=seeds), paper)
+            results = ledger(RecipeRuns(scale, runs_dir, progress=prog, seeds=seeds,
+                                        run_missing=run), paper)
     except LearndynError as err:
         _fail(err)
     if as_json:
@@ -180,3 +184,7 @@ def bench(name: Optional[str] = typer.Argument(None, help="one benchmark (defaul
 
 def main():  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -80,6 +80,10 @@ def papers() -> list[str]:
     return sorted({c.paper for c in REGISTRY.values()})
 
 
+class NotRun(Exception):
+    """A claim's recipe has no finished run, and the source was told not to run it."""
+
+
 def run_claims(source: RunSource, paper: str | None = None) -> list[ClaimResult]:
     """Check every registered claim (of `paper`, if given), in id order."""
     out = []
@@ -89,6 +93,8 @@ def run_claims(source: RunSource, paper: str | None = None) -> list[ClaimResult]
             continue
         try:
             chk = c.check(source)
+        except NotRun as err:
+            chk = Check("inconclusive", str(err))
         except (KeyError, ValueError, IndexError) as err:  # missing data -> cannot decide
             chk = Check("inconclusive", f"check could not run: {err}")
         out.append(ClaimResult(c.id, c.text, chk.verdict, chk.measured, c.expected))

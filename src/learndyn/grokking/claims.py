@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from learndyn.core.claims import Check, claim, majority, verdict
+from learndyn.core.summaries import finite_median
 
 PAPER = "li2-2025"
 
@@ -110,12 +111,18 @@ def _lr(src) -> Check:
     vs = _variants(src, "li2-fig7")
     by_lr = sorted(vs.values(), key=lambda v: v["settings"]["lr"])
     small, large = by_lr[0], by_lr[-1]
-    e_small = np.median(small["per_seed"]["energy_mean"])
-    e_large = np.median(large["per_seed"]["energy_mean"])
-    ok = (large["fraction_generalising"] < small["fraction_generalising"]) and e_large > e_small
-    return Check(verdict(ok), "generalising / mean node energy: " + ", ".join(
-        f"lr {v['settings']['lr']:g}: {v['fraction_generalising']:.0%} / "
-        f"{np.median(v['per_seed']['energy_mean']):.3g}" for v in by_lr))
+    # a collapsed run (all weights decayed to 0) has no defined node energy: skipped
+    energy = {id(v): finite_median(v["per_seed"]["energy_mean"]) for v in by_lr}
+    shown = "generalising / mean node energy: " + ", ".join(
+        f"lr {v['settings']['lr']:g}: {v['fraction_generalising']:.0%} / {_fmt(energy[id(v)])} "
+        f"(test acc {_fmt(v['final_test_acc'])})" for v in by_lr)
+    if not any(v["fraction_generalising"] > 0 for v in by_lr):
+        return Check("inconclusive", "no learning rate generalised, so there is nothing to "
+                     "contrast; " + shown)
+    e_small, e_large = energy[id(small)], energy[id(large)]
+    ok = (large["fraction_generalising"] < small["fraction_generalising"]
+          and e_small is not None and e_large is not None and e_large > e_small)
+    return Check(verdict(ok), shown)
 
 
 @claim("li2.zero_init_faster", paper=PAPER,

@@ -243,6 +243,8 @@ class Li2Problem:
         object.__setattr__(self, "_loss", base)
         itemsize = 8 if self.complex_weights else 4
         group = max(1, RUN_GROUP_BYTES // (self.n_train * self.K * itemsize))
+        if jax.default_backend() != "cpu":   # cache-sized groups help only a CPU's caches
+            group = 1 << 30
         object.__setattr__(self, "_update_runs", _grouped_vmap(self._update, group))
 
     @property
