@@ -129,3 +129,13 @@ def test_large_lr_claim_with_collapsed_runs_is_inconclusive():
     assert check(split).verdict == "verified"
     fast = Src({"a": variant(1e-3, 1.0, [0.6]), "b": variant(5e-3, 1.0, [5.0])})
     assert check(fast).verdict == "refuted"
+
+
+def test_active_nodes_drop_decayed_nodes():
+    """A node counts as active when its norm is >= ACTIVE_NORM (0.1) of the run's largest:
+    squared norms 1, 0.5, 0.011 pass the 0.01 threshold, 0.009 and an all-zero node do not."""
+    import numpy as np
+    from learndyn.grokking.problem import active_nodes
+    sq = np.array([1.0, 0.5, 0.011, 0.009, 0.0])
+    power = np.stack([sq * 0.25, sq * 0.75], axis=-1)        # (K, 2 irreps), rows sum to sq
+    assert np.asarray(active_nodes(power)).tolist() == [True, True, True, False, False]

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from learndyn.report.style import save, shade_stages  # noqa: E402
+from learndyn.grokking.problem import active_nodes  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -100,13 +101,14 @@ def energy(finals, summary, path: Path) -> Path:
     for name, f in finals.items():
         ev = summary["variants"][name]["per_seed"]["events"]
         for r, e in enumerate(ev):
-            if e["outcome"] in groups:
-                groups[e["outcome"]].append(f["energy"][r])
+            if e["outcome"] in groups:   # active nodes only, as in the summary's energy_mean
+                keep = np.asarray(active_nodes(f["power"][r])) & np.isfinite(f["energy"][r])
+                groups[e["outcome"]].append(f["energy"][r][keep])
     data = [(k, np.concatenate(v)) for k, v in groups.items() if v]
     if data:
         ax.boxplot([d for _, d in data], showfliers=False)
         ax.set_xticks(range(1, len(data) + 1), [f"{k}\n({len(groups[k])} runs)" for k, _ in data])
-    ax.set_ylabel("E(w) per unit-norm node (Thm 1)")
+    ax.set_ylabel("E(w) per unit-norm active node (Thm 1)")
     ax.set_title("node energy: generalising vs memorising runs")
     return save(fig, path / "energy_per_node")
 

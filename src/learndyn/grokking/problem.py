@@ -31,12 +31,19 @@ CONCENTRATION = 0.9
 ACTIVE_NORM = 0.1
 
 
+def active_nodes(power):
+    """Nodes whose norm is at least ACTIVE_NORM times the largest node norm of their run
+    (a node's irrep powers sum to its squared norm). power: (..., K, n_irreps) -> (..., K)"""
+    total = power.sum(-1)
+    return total >= ACTIVE_NORM ** 2 * total.max(-1, keepdims=True)
+
+
 def concentration(power):
     """Fraction of active nodes whose dominant irrep holds >= CONCENTRATION of their power.
     power: (..., K, n_irreps) -> (...,)"""
     total = power.sum(-1)
     share_top = power.max(-1) / jnp.maximum(total, 1e-30)
-    active = total >= ACTIVE_NORM ** 2 * total.max(-1, keepdims=True)
+    active = active_nodes(power)
     return jnp.sum((share_top >= CONCENTRATION) & active, -1) / jnp.maximum(jnp.sum(active, -1), 1)
 
 

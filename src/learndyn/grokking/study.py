@@ -22,7 +22,7 @@ from learndyn.groups import parse_group, real_irreps
 from learndyn.grokking.config import Li2Recipe
 from learndyn.grokking.data import critical_ratio
 from learndyn.grokking.model import Activation, centre_samples
-from learndyn.grokking.problem import Li2Problem, concentration
+from learndyn.grokking.problem import Li2Problem, active_nodes, concentration
 
 # Memorisation / generalisation: the first recorded step with train / test accuracy >= 99 %.
 EVENT_ACC = 0.99
@@ -167,8 +167,12 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
             stages.append(None)
     conc = np.asarray(concentration(jnp.asarray(power)))               # (R,)
     outcomes = [e["outcome"] for e in events]
-    gen_energy = [float(np.mean(energy[r])) for r, o in enumerate(outcomes) if o == "generalises"]
-    mem_energy = [float(np.mean(energy[r])) for r, o in enumerate(outcomes) if o == "memorises"]
+    # mean E(w) over each run's active nodes (a node decayed to zero has no direction)
+    active = np.asarray(active_nodes(jnp.asarray(power))) & np.isfinite(energy)
+    run_energy = [float(np.mean(energy[r][active[r]])) if active[r].any() else None
+                  for r in range(len(outcomes))]
+    gen_energy = [e for e, o in zip(run_energy, outcomes) if o == "generalises"]
+    mem_energy = [e for e, o in zip(run_energy, outcomes) if o == "memorises"]
     # the peak step of each signal (after step 0): when V / W / G_F move most
     def peak_step(var):
         v = ds[var].values[1:]
@@ -191,7 +195,7 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
         "n_diverged": int(np.sum(np.asarray(diverged_at) >= 0)),
         "per_seed": {"events": events, "stage_boundaries": stages,
                      "concentrated_node_fraction": conc.tolist(),
-                     "energy_mean": energy.mean(-1).tolist(),
+                     "energy_mean": run_energy,
                      "gf_peak_step": peak_step("gf_norm"), "cos_W_peak_step": peak_step("cos_W"),
                      "cos_V_peak_step": peak_step("cos_V"),
                      "half_move_step_W": [_half_step(steps, ds.dist0_W.values[:, r])
