@@ -115,7 +115,8 @@ def _lr(src) -> Check:
     energy = {id(v): finite_median(v["per_seed"]["energy_mean"]) for v in by_lr}
     shown = "generalising / mean node energy: " + ", ".join(
         f"lr {v['settings']['lr']:g}: {v['fraction_generalising']:.0%} / {_fmt(energy[id(v)])} "
-        f"(test acc {_fmt(v['final_test_acc'])})" for v in by_lr)
+        f"(test acc {_fmt(v['final_test_acc'])}, groks at {_fmt(v.get('generalisation_step'))})"
+        for v in by_lr)
     if not any(v["fraction_generalising"] > 0 for v in by_lr):
         return Check("inconclusive", "no learning rate generalised, so there is nothing to "
                      "contrast; " + shown)
