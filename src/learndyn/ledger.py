@@ -7,7 +7,7 @@ from pathlib import Path
 
 from learndyn.core.claims import ClaimResult, NotRun, papers, run_claims
 from learndyn.core.store import RunStore
-from learndyn.errors import ConfigError
+from learndyn.errors import ConfigError, LearndynError
 
 
 @dataclass
@@ -34,28 +34,28 @@ class RecipeRuns:
 
     def get(self, recipe: str) -> LoadedRun:
         if recipe not in self._cache:
-            from learndyn.recipes import load_recipe, run_recipe
+            from learndyn.recipes import default_out, load_recipe, run_recipe
             rcp = load_recipe(recipe, self.scale, {"seeds": self.seeds} if self.seeds else None)
-            out = self.runs_dir / f"{rcp.name}-{self.scale}-s{rcp.seeds}"
-            if not self.run_missing:
-                self._check_finished(out, rcp, recipe)
-            summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
+            out = default_out(rcp, self.scale, self.runs_dir)
+            if self.run_missing:
+                summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
+            else:
+                summary = self._finished(rcp, out, recipe)
             self._cache[recipe] = LoadedRun(out, summary)
         return self._cache[recipe]
 
-
-    def _check_finished(self, out: Path, rcp, recipe: str) -> None:
-        """Raise NotRun unless `out` holds a finished run of exactly this recipe."""
-        import tomllib
-
-        from learndyn.recipes import recipe_toml
-        store = RunStore(out)
+    def _finished(self, rcp, out: Path, recipe: str) -> dict:
+        """The summary of the finished run of exactly this recipe in `out`, else NotRun."""
+        from learndyn.recipes import finished_summary
         hint = f"(learndyn run {recipe} --scale {self.scale})"
-        if not (store.read_summary() or {}).get("complete"):
+        try:
+            summary = finished_summary(rcp, out)
+        except LearndynError:
+            raise NotRun(f"not run: {out} holds a run of an older version of the recipe "
+                         f"{hint}") from None
+        if summary is None:
             raise NotRun(f"not run: no finished {out} {hint}")
-        old = store.read_text("recipe.toml")
-        if old is None or tomllib.loads(old) != tomllib.loads(recipe_toml(rcp)):
-            raise NotRun(f"not run: {out} holds a run of an older version of the recipe {hint}")
+        return summary
 
 
 def register_all() -> None:

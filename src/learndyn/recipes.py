@@ -164,23 +164,34 @@ def recipe_hash(recipe: BaseModel) -> str:
     return hashlib.sha256(recipe_toml(recipe).encode()).hexdigest()[:16]
 
 
-def default_out(recipe: BaseModel, scale: str) -> Path:
-    return Path("runs") / f"{recipe.name}-{scale}-s{recipe.seeds}"
+def default_out(recipe: BaseModel, scale: str, runs_dir: Path = Path("runs")) -> Path:
+    return runs_dir / f"{recipe.name}-{scale}-s{recipe.seeds}"
+
+
+def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
+    """The summary of a finished run of exactly `recipe` in folder `out`, or None when `out`
+    holds no finished run. Raises LearndynError when `out` holds a run (finished or not) of a
+    different recipe, or of another version of this one."""
+    from learndyn.core.store import RunStore
+    store = RunStore(out)
+    old = store.read_text("recipe.toml")
+    if old is None:
+        return None
+    if tomllib.loads(old) != tomllib.loads(recipe_toml(recipe)):  # same fields and values
+        raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
+                            "--out folder or delete it")
+    summary = store.read_summary()
+    return summary if summary is not None and summary.get("complete") else None
 
 
 def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> dict:
     """Run a validated recipe into folder `out`; a finished run is read back, not recomputed."""
     from learndyn.core.store import RunStore
-    store = RunStore(out)
-    text = recipe_toml(recipe)
-    old = store.read_text("recipe.toml")
-    if old is not None and tomllib.loads(old) != tomllib.loads(text):  # same fields and values
-        raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
-                            "--out folder or delete it")
-    summary = store.read_summary()
-    if old is not None and summary is not None and summary.get("complete"):
+    summary = finished_summary(recipe, out)
+    if summary is not None:
         return summary
-    store.write_text("recipe.toml", text)
+    store = RunStore(out)
+    store.write_text("recipe.toml", recipe_toml(recipe))
     study = _studies()[recipe.study]
     summary = study.run(recipe, store, progress=progress)
     summary["scale"] = scale

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from learndyn.report.style import save, shade_stages  # noqa: E402
-from learndyn.grokking.problem import active_nodes  # noqa: E402
+from learndyn.grokking.problem import active_node_energies  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -100,10 +100,10 @@ def energy(finals, summary, path: Path) -> Path:
     groups = {"generalises": [], "memorises": [], "neither": []}
     for name, f in finals.items():
         ev = summary["variants"][name]["per_seed"]["events"]
-        for r, e in enumerate(ev):
-            if e["outcome"] in groups:   # active nodes only, as in the summary's energy_mean
-                keep = np.asarray(active_nodes(f["power"][r])) & np.isfinite(f["energy"][r])
-                groups[e["outcome"]].append(f["energy"][r][keep])
+        # active nodes only, as in the summary's energy_mean
+        for e, run_energy in zip(ev, active_node_energies(f["power"], f["energy"])):
+            if e["outcome"] in groups:
+                groups[e["outcome"]].append(run_energy)
     data = [(k, np.concatenate(v)) for k, v in groups.items() if v]
     if data:
         ax.boxplot([d for _, d in data], showfliers=False)

@@ -38,6 +38,13 @@ def active_nodes(power):
     return total >= ACTIVE_NORM ** 2 * total.max(-1, keepdims=True)
 
 
+def active_node_energies(power, energy) -> list[np.ndarray]:
+    """Per run, E(w) of its active nodes (a node decayed to zero has no direction, so no
+    defined energy). power: (R, K, n_irreps), energy: (R, K)."""
+    keep = np.asarray(active_nodes(jnp.asarray(power))) & np.isfinite(energy)
+    return [np.asarray(energy[r])[keep[r]] for r in range(len(keep))]
+
+
 def concentration(power):
     """Fraction of active nodes whose dominant irrep holds >= CONCENTRATION of their power.
     power: (..., K, n_irreps) -> (...,)"""

@@ -22,7 +22,7 @@ from learndyn.groups import parse_group, real_irreps
 from learndyn.grokking.config import Li2Recipe
 from learndyn.grokking.data import critical_ratio
 from learndyn.grokking.model import Activation, centre_samples
-from learndyn.grokking.problem import Li2Problem, active_nodes, concentration
+from learndyn.grokking.problem import Li2Problem, active_node_energies, concentration
 
 # Memorisation / generalisation: the first recorded step with train / test accuracy >= 99 %.
 EVENT_ACC = 0.99
@@ -167,10 +167,8 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
             stages.append(None)
     conc = np.asarray(concentration(jnp.asarray(power)))               # (R,)
     outcomes = [e["outcome"] for e in events]
-    # mean E(w) over each run's active nodes (a node decayed to zero has no direction)
-    active = np.asarray(active_nodes(jnp.asarray(power))) & np.isfinite(energy)
-    run_energy = [float(np.mean(energy[r][active[r]])) if active[r].any() else None
-                  for r in range(len(outcomes))]
+    run_energy = [float(np.mean(e)) if e.size else None           # mean over active nodes
+                  for e in active_node_energies(power, energy)]
     gen_energy = [e for e, o in zip(run_energy, outcomes) if o == "generalises"]
     mem_energy = [e for e, o in zip(run_energy, outcomes) if o == "memorises"]
     # the peak step of each signal (after step 0): when V / W / G_F move most
