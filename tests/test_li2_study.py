@@ -139,3 +139,30 @@ def test_active_nodes_drop_decayed_nodes():
     sq = np.array([1.0, 0.5, 0.011, 0.009, 0.0])
     power = np.stack([sq * 0.25, sq * 0.75], axis=-1)        # (K, 2 irreps), rows sum to sq
     assert np.asarray(active_nodes(power)).tolist() == [True, True, True, False, False]
+
+
+def test_runs_in_groups_match_one_vmapped_batch(monkeypatch):
+    """Stepping and observing runs one at a time (the CPU path for large problems, forced
+    here with a tiny group budget) gives the numbers of one vmapped batch, and
+    `observer(keys)` computes exactly those observables."""
+    import learndyn.grokking.problem as problem_mod
+    from learndyn.core.trainer import Trainer
+
+    def batch_after(prob, n_steps=5):
+        keys = jax.random.split(jax.random.PRNGKey(1), 3)
+        s = jax.vmap(prob.init)(keys, jnp.full(3, 2e-3), jnp.array([0.0, 1e-3, 1e-2]),
+                                jnp.ones(3))
+        s, _, _ = Trainer(prob.step, prob.observe).advance(s, n_steps)
+        return s, jax.jit(jax.vmap(prob.observe))(s), jax.jit(jax.vmap(
+            prob.observer(("test_acc", "gf_norm"))))(s)
+
+    vmapped = batch_after(Li2Problem(parse_group("Z7"), 16, n_train=30))
+    monkeypatch.setattr(problem_mod, "RUN_GROUP_BYTES", 1)
+    one_by_one = batch_after(Li2Problem(parse_group("Z7"), 16, n_train=30))
+    # float32 rounding of batched vs unbatched kernels only
+    np.testing.assert_allclose(one_by_one[0].params.W, vmapped[0].params.W, rtol=1e-4, atol=1e-6)
+    for k in ("train_loss", "gf_norm", "diag_FtF", "energy_mean", "node_power"):
+        np.testing.assert_allclose(one_by_one[1][k], vmapped[1][k], rtol=1e-4, atol=1e-6)
+    for sub in (vmapped[2], one_by_one[2]):
+        assert set(sub) == {"test_acc", "gf_norm"}
+        np.testing.assert_allclose(sub["gf_norm"], vmapped[1]["gf_norm"], rtol=1e-5)

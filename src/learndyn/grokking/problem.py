@@ -180,25 +180,33 @@ RUN_GROUP_BYTES = 8 << 20
 
 
 def _grouped_vmap(fn, group: int):
-    """fn(state, t) for one run, whose vmap over runs (state batched, t shared or batched)
-    maps `group` runs at a time (see RUN_GROUP_BYTES). Same values as plain vmap."""
+    """fn(*args) for one run, whose vmap over runs maps `group` runs at a time (see
+    RUN_GROUP_BYTES); an argument (or leaf) without the run axis is shared by all runs. Same
+    values as plain vmap. With group 1 even a single run goes through the map (unbatched
+    code: a vmap of one run still makes XLA:CPU use batched kernels)."""
 
     @jax.custom_batching.custom_vmap
-    def one(state, t):
-        return fn(state, t)
+    def one(*args):
+        return fn(*args)
 
     @one.def_vmap
-    def batched(axis_size, in_batched, state, t):
-        state_b, t_b = in_batched
-        state = jax.tree_util.tree_map(
-            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)),
-            state, state_b)
-        if axis_size <= group:
-            out = jax.vmap(fn, in_axes=(0, 0 if t_b else None))(state, t)
-        elif t_b:
-            out = jax.lax.map(lambda x: fn(*x), (state, t), batch_size=group)
+    def batched(axis_size, in_batched, *args):
+        if 1 < group and axis_size <= group:
+            axes = [jax.tree_util.tree_map(lambda b: 0 if b else None, b) for b in in_batched]
+            out = jax.vmap(fn, in_axes=tuple(axes))(*args)
         else:
-            out = jax.lax.map(lambda s: fn(s, t), state, batch_size=group)
+            shared = [a for a, b in zip(args, in_batched) if not any(jax.tree_util.tree_leaves(b))]
+            mapped = tuple(jax.tree_util.tree_map(
+                lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), a, b)
+                for a, b in zip(args, in_batched) if any(jax.tree_util.tree_leaves(b)))
+            order = [any(jax.tree_util.tree_leaves(b)) for b in in_batched]
+
+            def call(m):
+                it_m, it_s = iter(m), iter(shared)
+                return fn(*[next(it_m) if o else next(it_s) for o in order])
+
+            # (lax.map's batch_size vmaps inside each group, even a group of one)
+            out = jax.lax.map(call, mapped, batch_size=group if group > 1 else None)
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return one
@@ -260,6 +268,14 @@ class Li2Problem:
         if jax.default_backend() != "cpu":   # cache-sized groups help only a CPU's caches
             group = 1 << 30
         object.__setattr__(self, "_update_runs", _grouped_vmap(self._update, group))
+        # Recording: the (M^2, K) activations of all pairs, and the K x K Gram products, are
+        # computed run by run on a CPU (vmapped, XLA:CPU runs the Gram products as batched
+        # matmuls, measured 1.5x slower for one run of Fig. 3).
+        obs_group = max(1, RUN_GROUP_BYTES // (self.M * self.M * self.K * itemsize))
+        if jax.default_backend() != "cpu":
+            obs_group = 1 << 30
+        object.__setattr__(self, "_obs_group", obs_group)
+        object.__setattr__(self, "_observers", {})
 
     @property
     def M(self) -> int:
@@ -357,6 +373,22 @@ class Li2Problem:
         return 0.5 * jnp.sum(jnp.abs(G) ** 2, axis=0)
 
     def observe(self, state: Li2State) -> dict:
+        """The recorded observables of one run (under vmap: runs in groups, see __post_init__)."""
+        return self.observer()(state)
+
+    def observer(self, keys: tuple[str, ...] | None = None):
+        """An observe function that computes only `keys` (all observables if None). Under
+        vmap the runs are observed in groups (a loop over groups, outside which XLA cannot
+        drop unused observables: selecting them afterwards would still compute them all)."""
+        keys = None if keys is None else tuple(keys)
+        if keys not in self._observers:
+            def fn(state):
+                obs = self._observe(state)
+                return obs if keys is None else {k: obs[k] for k in keys}
+            self._observers[keys] = _grouped_vmap(fn, self._obs_group)
+        return self._observers[keys]
+
+    def _observe(self, state: Li2State) -> dict:
         p = state.params
         tr_pairs, tr_lab, Ytr = self._data(state.train_idx)
         te_pairs, te_lab, Yte = self._data(state.test_idx)
