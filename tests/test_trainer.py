@@ -112,6 +112,8 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path):
     partial = store.load_records()  # what was recorded before the kill stays readable
     assert 0 < partial.sizes["step"] < len(record_steps(60, 10, 8))
     assert not store.is_complete()
+    spent_killed = store.meta()["train_s"]  # the killed process's time to its last checkpoint
+    assert spent_killed > 0
 
     prob = small_problem()
     tr = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims, records_per_chunk=5)
@@ -127,6 +129,9 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path):
     # and a complete store is read back without training
     again = tr.run(s0, record_steps(60, 10, 8), store=store)
     np.testing.assert_array_equal(again.records.loss.values, resumed.records.loss.values)
+    # training time adds up over the two invocations and is read back with the run
+    assert resumed.train_s > spent_killed
+    assert again.train_s == resumed.train_s
 
 
 def test_records_have_named_dims():

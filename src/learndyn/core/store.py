@@ -7,7 +7,7 @@
       <phase>/           one folder per trained phase (e.g. closed/, open/):
         records.zarr     the recorded trajectory, an xarray Dataset (dims step, run, ...)
         checkpoint.npz   the batched training state after the last finished chunk
-        meta.json        progress: last chunk, last step, complete flag
+        meta.json        progress: last chunk, last step, complete flag, training seconds
 
 Records are appended chunk by chunk and the checkpoint is written after them, both through a
 temporary file and an atomic rename, so a killed process leaves a readable store that
@@ -148,14 +148,19 @@ class RunStore:
         return self.path / "checkpoint.npz"
 
     def save_checkpoint(self, state: Any, *, chunk: int, step: int,
-                        diverged_at: np.ndarray) -> None:
+                        diverged_at: np.ndarray, train_s: float | None = None) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         leaves = jax.tree_util.tree_leaves(state)
         tmp = self.path / "checkpoint.tmp.npz"
         with open(tmp, "wb") as f:
             np.savez(f, *[np.asarray(x) for x in leaves], diverged_at=np.asarray(diverged_at))
         os.replace(tmp, self.checkpoint_path)
-        self._write_meta(chunk=chunk, step=step, complete=False)
+        extra = {} if train_s is None else {"train_s": float(train_s)}
+        self._write_meta(chunk=chunk, step=step, complete=False, **extra)
+
+    def set_train_seconds(self, seconds: float) -> None:
+        """Record the training wall time of the runs so far (all invocations together)."""
+        self._write_meta(train_s=float(seconds))
 
     def load_checkpoint(self, template: Any) -> dict | None:
         """The checkpointed state, shaped like `template`, or None if there is none."""

@@ -20,6 +20,7 @@ the update that diverged; the other runs in the batch continue.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -40,13 +41,17 @@ class RunResult:
     """What a training run leaves: the final (batched) state and the recorded trajectory.
 
     records: xr.Dataset with dims (step, run, ...); `diverged_at` (run,) is -1 for runs that
-    never diverged.
+    never diverged. train_s: wall seconds spent in `Trainer.run` on these runs (compiling
+    included), summed over every invocation that trained them (an interrupted run that
+    resumed counts both parts; a finished run read back from its store reports its stored
+    total).
     """
 
     state: Any
     records: xr.Dataset
     diverged_at: np.ndarray
     resumed_from_step: int = 0
+    train_s: float = 0.0
 
     @property
     def status(self) -> list[str]:
@@ -140,16 +145,19 @@ class Trainer:
         chunks = [rec[i:i + per] for i in range(0, len(rec), per)]
         total = int(rec[-1])
 
+        t_call = time.perf_counter()
         if store is not None and store.is_complete():
             ck = store.load_checkpoint(state0)
-            return RunResult(ck["state"], store.load_records(), ck["diverged_at"], total)
+            return RunResult(ck["state"], store.load_records(), ck["diverged_at"], total,
+                             float(store.meta().get("train_s", 0.0)))
 
         state, alive = state0, jnp.ones((n_runs,), bool)
         dat = -jnp.ones((n_runs,), jnp.int32)
-        first_chunk, t = 0, 0
+        first_chunk, t, spent_before = 0, 0, 0.0
         if store is not None:
             ck = store.load_checkpoint(state0)
             if ck is not None:
+                spent_before = float(store.meta().get("train_s", 0.0))
                 state = ck["state"]
                 alive = jnp.asarray(ck["diverged_at"] < 0)
                 dat = jnp.asarray(ck["diverged_at"], jnp.int32)
@@ -172,7 +180,8 @@ class Trainer:
             ds = self._to_dataset(obs, steps, coords)
             if store is not None:
                 store.append_records(ds)
-                store.save_checkpoint(state, chunk=ci, step=t, diverged_at=np.asarray(dat))
+                store.save_checkpoint(state, chunk=ci, step=t, diverged_at=np.asarray(dat),
+                                      train_s=spent_before + time.perf_counter() - t_call)
             else:
                 datasets.append(ds)
             if progress:
@@ -182,7 +191,10 @@ class Trainer:
             records = store.load_records()
         else:
             records = xr.concat(datasets, dim="step") if datasets else xr.Dataset()
-        return RunResult(state, records, np.asarray(dat), resumed_from)
+        train_s = spent_before + time.perf_counter() - t_call
+        if store is not None:
+            store.set_train_seconds(train_s)
+        return RunResult(state, records, np.asarray(dat), resumed_from, train_s)
 
     def _to_dataset(self, obs, steps, coords) -> xr.Dataset:
         n = len(steps)

@@ -91,6 +91,7 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
     base = jax.random.PRNGKey(recipe.seed)
     steps = recipe.record.steps(recipe.train.epochs)
     per_variant, finals, records = {}, {}, {}
+    train_s = 0.0
     for bi, (key, members) in enumerate(batches.items()):
         s0 = members[0]
         prob = Li2Problem(parse_group(s0["group"]), s0["K"], s0["n_train"],
@@ -113,6 +114,7 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
                           run_coords={"variant": np.array([s["name"] for s, _ in runs]),
                                       "seed": np.array([recipe.seed + i for _, i in runs])})
         ds = res.records
+        train_s += res.train_s
         final_power = np.asarray(jax.vmap(prob.node_power)(res.state.params.W))  # (R, K, n_irr)
         energies = np.asarray(jax.vmap(lambda st: prob.node_energy(
             st.params.W, prob._pairs[st.train_idx],
@@ -127,7 +129,9 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
     summary = {"recipe": recipe.name, "paper": recipe.paper, "seeds": recipe.seeds,
                "seed": recipe.seed, "epochs": recipe.train.epochs, "variants": per_variant,
                "n_batches": len(batches), "backend": jax.default_backend(),
-               "timing": {"total_s": time.time() - t_start}}
+               # train_s: training wall time over every invocation (a resumed run's parts
+               # add up); invocation_s: the command that wrote this summary
+               "timing": {"train_s": train_s, "invocation_s": time.time() - t_start}}
     first = next(iter(per_variant.values()))
     summary["stage_boundaries"] = first["stage_boundaries"]
     if figures:

@@ -1,0 +1,80 @@
+"""How fast could learndyn be on this machine? The matmuls each benchmark cannot avoid, timed
+alone in one XLA program, against learndyn's epoch and the PyTorch baseline's.
+
+    python benchmarks/_ceilings.py            (about a minute; PyTorch optional)
+
+gb-fig1-closed: one epoch is a chain of dependent (100 x 100) @ (100 x 100) products: 50 in
+the forward pass and 2 per step in the reverse pass (the adjoint's product and the weight
+gradient's), 150 in all, each waiting for the one before. Here they run as one `lax.scan` with
+nothing else (no tanh, plant, loss or optimiser). Li2 Fig. 3: a step needs three (2016 x 2048)
+x (2048 x 71)-sized products (F V, g V^T, g^T F); here the three alone, back to back.
+
+Each row prints the products-only time, learndyn's time, and baseline / products-only: the
+largest speed-up over the baseline that any implementation doing these products through
+XLA:CPU could show on this machine. (Not registered with `learndyn bench`: the file name starts
+with "_".)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from learndyn.core.bench import BenchSettings, time_per_call, time_trainer  # noqa: E402
+
+
+def gb_products_s(n: int = 100, batch: int = 100, horizon: int = 50) -> float:
+    """Seconds of the 3 * horizon dependent (n, n) @ (n, batch) products of one epoch."""
+    W = jax.random.normal(jax.random.PRNGKey(0), (n, n)) / n
+    H = jax.random.normal(jax.random.PRNGKey(1), (n, batch))
+
+    @jax.jit
+    def chain(W, H):
+        return jax.lax.scan(lambda h, _: (W @ h, None), H, None, length=3 * horizon)[0]
+
+    return time_per_call(lambda: chain(W, H).block_until_ready(), 1.5)
+
+
+def li2_products_s(n: int = 2016, K: int = 2048, M: int = 71) -> float:
+    """Seconds of F @ V, g @ V^T and g^T @ F (the products of one Fig. 3 step)."""
+    F = jax.random.normal(jax.random.PRNGKey(0), (n, K))
+    V = jax.random.normal(jax.random.PRNGKey(1), (K, M))
+
+    @jax.jit
+    def three(F, V):
+        g = F @ V
+        dF = g @ V.T
+        dV = jax.lax.optimization_barrier(g.T) @ F
+        return dF, dV
+
+    return time_per_call(lambda: jax.block_until_ready(three(F, V)), 3.0)
+
+
+def main() -> None:
+    import gb_closedloop as gb
+    import li2
+
+    settings = BenchSettings()
+    rows = []
+    prob = gb.fig1_problem()
+    rows.append(("gb-fig1-closed", gb_products_s(), time_trainer(prob, 1, 1.5),
+                 gb._torch_fig1(settings)))
+    rows.append(("li2-fig3-step", li2_products_s(),
+                 time_trainer(li2._runs_for(settings), 1, 2 * 1.5), li2._torch_step(settings)))
+    print(f"{'benchmark':16s} {'products only':>14s} {'learndyn':>10s} {'baseline':>10s} "
+          f"{'ceiling':>8s} {'learndyn':>9s}")
+    for name, floor, ours, base in rows:
+        ceil = f"{base / floor:.1f}x" if base else "-"
+        got = f"{base / ours:.1f}x" if base else "-"
+        b = f"{base * 1e3:.2f} ms" if base else "-"
+        print(f"{name:16s} {floor * 1e3:11.2f} ms {ours * 1e3:7.2f} ms {b:>10s} "
+              f"{ceil:>8s} {got:>9s}")
+
+
+if __name__ == "__main__":
+    main()
