@@ -149,3 +149,16 @@ def test_bad_record_steps():
     tr = Trainer(prob.step, prob.observe)
     with pytest.raises(ValueError, match="record_steps"):
         tr.run(jax.vmap(prob.init)(keys(1)), np.array([0, 5, 3]))
+
+
+def test_all_finite_flags_any_non_finite_element():
+    """The divergence guard's per-run check (a sum per leaf) flags one bad element anywhere."""
+    from learndyn.core.trainer import _all_finite
+    good = {"W": jnp.ones((50, 40)), "n": jnp.arange(3), "z": jnp.ones(4, jnp.complex64)}
+    assert bool(_all_finite(good))
+    for leaf, bad in [("W", jnp.inf), ("W", -jnp.inf), ("W", jnp.nan), ("z", jnp.nan)]:
+        tree = dict(good)
+        tree[leaf] = tree[leaf].at[(3,) * tree[leaf].ndim].set(bad)
+        assert not bool(_all_finite(tree)), (leaf, bad)
+    both = dict(good, W=good["W"].at[0, 0].set(jnp.inf).at[1, 1].set(-jnp.inf))
+    assert not bool(_all_finite(both))   # inf - inf = nan, still flagged
