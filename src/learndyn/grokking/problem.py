@@ -335,7 +335,9 @@ class Li2Problem:
     def step(self, state: Li2State, t):
         """One full-batch update of one run: (state, loss). Under vmap over runs, the runs
         are stepped in cache-sized groups (RUN_GROUP_BYTES)."""
-        (params, opt_state, cos_W, cos_V), loss = self._update_runs(state, t)
+        # only what a step reads goes through the grouped map (each field is copied in)
+        (params, opt_state, cos_W, cos_V), loss = self._update_runs(
+            state._replace(init=None, test_idx=None), t)
         return state._replace(params=params, opt_state=opt_state, cos_W=cos_W,
                               cos_V=cos_V), loss
 
