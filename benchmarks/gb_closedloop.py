@@ -33,8 +33,9 @@ import math
 
 import numpy as np
 
-from learndyn.core.bench import (Benchmark, BenchSettings, register, time_torch,
-                                  time_trainer, xla_flops)
+from learndyn.core.bench import (Benchmark, BenchSettings, batch_note, register,
+                                  time_batch_against_single, time_torch, time_trainer,
+                                  xla_flops)
 
 try:
     import torch
@@ -221,8 +222,9 @@ def _run_fig1_seeds(settings: BenchSettings):
     cfg = _shrink(FIG1, settings)
     seeds = 4 if settings.quick else N_SEEDS
     prob = fig1_problem(cfg)
-    ours = time_trainer(prob, seeds, settings.min_seconds) / seeds
-    return _torch_fig1(settings), ours, step_flops(prob)
+    ours, single = time_batch_against_single(prob, seeds, settings.min_seconds)
+    return (_torch_fig1(settings), ours, step_flops(prob),
+            batch_note("gb-fig1-closed-50seeds", seeds, ours, single))
 
 
 def _run_fig6(settings: BenchSettings):

@@ -51,8 +51,9 @@ import time
 
 import numpy as np
 
-from learndyn.core.bench import (Benchmark, BenchSettings, register, time_torch,
-                                  time_trainer, xla_flops)
+from learndyn.core.bench import (Benchmark, BenchSettings, batch_note, register,
+                                  time_batch_against_single, time_torch, time_trainer,
+                                  xla_flops)
 
 try:
     import torch
@@ -293,8 +294,9 @@ def _run_recorded(settings: BenchSettings):
 
 def _run_seeds(settings: BenchSettings):
     runs = _runs_for(settings)
-    ours = time_trainer(runs, N_RUNS, SEEDS_BLOCKS * settings.min_seconds) / N_RUNS
-    return _torch_step(settings), ours, _step_flops(settings)
+    ours, single = time_batch_against_single(runs, N_RUNS, SEEDS_BLOCKS * settings.min_seconds)
+    return (_torch_step(settings), ours, _step_flops(settings),
+            batch_note("li2-fig3-8seeds", N_RUNS, ours, single))
 
 
 def _register(name, unit, run, description):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -101,9 +100,7 @@ def test_benchmarks_folder_is_discovered():
 @pytest.mark.slow
 def test_gb_fig1_quick_end_to_end():
     bench.discover([BENCH_DIR])
-    t = time.perf_counter()
     rows = bench.run_benchmarks(["gb-fig1-closed"], quick=True, peak_flops=5e10)
-    assert time.perf_counter() - t < 30
     row = rows[0]
     assert tuple(row) == bench.ROW_KEYS
     assert row["learndyn_s"] > 0 and row["fraction_of_peak"] > 0
@@ -229,3 +226,20 @@ def test_other_agents_take_the_reference_path():
     x0, ref = task.sample(jax.random.PRNGKey(1), 3)
     v = rollout.closed_loop_loss(agent, p, plant, task, x0, ref)
     assert np.isfinite(float(v))
+
+
+@pytest.mark.slow
+def test_batch_row_notes_its_single_run_time():
+    """A vectorised-batch row also times one run alone, alternately, and says both."""
+    import re
+    bench.discover([BENCH_DIR])
+    info = {}
+    rows = bench.run_benchmarks(["gb-fig1-closed-50seeds"], quick=True, peak_flops=5e10,
+                                info=info)
+    note = next(n for n in info["notes"] if "measured alternately" in n)
+    batch, single, ratio = map(float, re.search(
+        r"([\d.]+) ms per run against ([\d.]+) ms for one run.*: ([\d.]+)x", note).groups())
+    # the note's batch time is the row's; the note rounds times to 3 significant digits
+    # (<= 0.5 % each, so <= ~1 % on their quotient) and the ratio to 0.01
+    assert abs(batch - rows[0]["learndyn_s"] * 1e3) <= 0.005 * batch
+    assert single > 0 and abs(ratio - batch / single) <= 0.005 + 0.011 * ratio

@@ -57,7 +57,8 @@ class BenchSettings:
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark. `run(settings)` returns (baseline_s or None, learndyn_s,
-    learndyn FLOPs per unit)."""
+    learndyn FLOPs per unit), optionally followed by a one-line note of what it measured
+    besides (shown under the table, e.g. learndyn's own single-run time for a batch row)."""
 
     name: str
     unit: str
@@ -218,6 +219,25 @@ def time_trainer(problem, n_runs: int = 1, min_seconds: float = 1.5, seed: int =
     return min(t_adv(n) for _ in range(blocks)) / n
 
 
+def time_batch_against_single(problem, n_runs: int, min_seconds: float,
+                              rounds: int = 2) -> tuple[float, float]:
+    """learndyn's seconds per run-step for `n_runs` runs vmapped together, and for one run,
+    measured alternately (single, batch, single, batch, ...) and each the best of its rounds:
+    the comparison that "a batch costs no more per run than one run" rests on, with both
+    sides seeing the same state of a shared machine. Returns (batch per run, single)."""
+    batch, single = math.inf, math.inf
+    for _ in range(rounds):
+        single = min(single, time_trainer(problem, 1, min_seconds / 2))
+        batch = min(batch, time_trainer(problem, n_runs, min_seconds) / n_runs)
+    return batch, single
+
+
+def batch_note(name: str, n_runs: int, batch: float, single: float) -> str:
+    return (f"{name}: {n_runs} runs in one batch {batch * 1e3:.3g} ms per run against "
+            f"{single * 1e3:.3g} ms for one run alone (learndyn, measured alternately, "
+            f"best of each): {batch / single:.2f}x")
+
+
 @contextlib.contextmanager
 def _scans_unrolled():
     """Within the block, `jax.lax.scan` unrolls its loop fully (for FLOP counting)."""
@@ -293,11 +313,12 @@ def run_benchmarks(names: Iterable[str] | str | None = None,
     for name in names:
         b = _REGISTRY[name]
         say(f"running {name}")
-        base, ours, flops = b.run(settings)
+        base, ours, flops, *measured = b.run(settings)
         base = float(base) if base is not None else None
         ours = float(ours)
         if b.notes:
             notes.append(b.notes)
+        notes += [m for m in measured if m]
         rows.append({
             "name": b.name,
             "unit": b.unit,
