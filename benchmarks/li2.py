@@ -114,6 +114,7 @@ class _Runs:
 
         self.problem = problem
         self.step = problem.step
+        self.map_runs = problem.map_runs
         single = jax.jit(lambda key: problem.init(key, lr, wd, 1.0))
 
         @jax.custom_batching.custom_vmap
@@ -164,7 +165,7 @@ def time_recorded(runs: _Runs, cfg) -> tuple[float, int]:
     prob = runs.problem
     rec = record_steps(cfg["epochs"], cfg["dense_until"], cfg["per_decade"])
     per = math.ceil(len(rec) / 10)  # the trainer's default chunking (10 chunks per run)
-    tr = Trainer(prob.step, paper_observe(prob), records_per_chunk=per)
+    tr = Trainer(prob.step, paper_observe(prob), records_per_chunk=per, run_map=prob.map_runs)
     s0 = jax.vmap(runs.init)(jax.random.split(jax.random.PRNGKey(0), 1))
     jax.block_until_ready(tr.run(s0, rec[:per]).state)  # compile
     t = time.perf_counter()

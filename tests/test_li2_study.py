@@ -166,3 +166,27 @@ def test_runs_in_groups_match_one_vmapped_batch(monkeypatch):
     for sub in (vmapped[2], one_by_one[2]):
         assert set(sub) == {"test_acc", "gf_norm"}
         np.testing.assert_allclose(sub["gf_norm"], vmapped[1]["gf_norm"], rtol=1e-5)
+
+
+def test_divergence_guard_inside_grouped_runs(monkeypatch):
+    """With the trainer's run_map (runs one at a time), a diverging run is still frozen at its
+    last finite state and recorded as diverged, and the other runs are untouched."""
+    import learndyn.grokking.problem as problem_mod
+    from learndyn.core.schedule import record_steps
+    from learndyn.core.trainer import Trainer
+
+    monkeypatch.setattr(problem_mod, "RUN_GROUP_BYTES", 1)   # group of one: the map path
+    prob = Li2Problem(parse_group("Z7"), 16, n_train=30)
+    key = jax.random.PRNGKey(0)
+    s0 = jax.vmap(prob.init)(jnp.stack([key] * 3), jnp.array([1e-3, 2e-3, 1e6]),
+                             jnp.full(3, 1e-3), jnp.ones(3))
+    tr = Trainer(prob.step, prob.observer(("train_loss",)), diverge_above=1e12,
+                 run_map=prob.map_runs)
+    res = tr.run(s0, record_steps(20, 5, 5))
+    assert res.status == ["ok", "ok", "diverged"]
+    assert np.all(np.isfinite(np.asarray(res.state.params.W[2])))   # frozen, finite
+    plain = Trainer(prob.step, prob.observer(("train_loss",))).run(
+        jax.tree_util.tree_map(lambda x: x[:2], s0), record_steps(20, 5, 5))
+    # float32 rounding only (the same per-run computation, mapped either way)
+    np.testing.assert_allclose(res.records.train_loss.values[:, :2],
+                               plain.records.train_loss.values, rtol=1e-5)

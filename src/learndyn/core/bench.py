@@ -202,7 +202,7 @@ def time_trainer(problem, n_runs: int = 1, min_seconds: float = 1.5, seed: int =
     """
     from learndyn.core.trainer import Trainer
 
-    tr = Trainer(problem.step, lambda state: {})
+    tr = Trainer(problem.step, lambda state: {}, run_map=getattr(problem, "map_runs", None))
     s0 = jax.vmap(problem.init)(jax.random.split(jax.random.PRNGKey(seed), n_runs))
 
     def t_adv(n):

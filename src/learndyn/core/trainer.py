@@ -69,13 +69,6 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def _select(ok, new, old):
-    """Per-run select over a batched pytree: keep `new` where ok[run], else `old`."""
-    def pick(n, o):
-        return jnp.where(ok.reshape(ok.shape + (1,) * (n.ndim - 1)), n, o)
-    return jax.tree_util.tree_map(pick, new, old)
-
-
 @dataclass
 class Trainer:
     """Compile-once, vmapped, chunked training with scheduled recording.
@@ -84,6 +77,10 @@ class Trainer:
     obs_dims: names of each observable's trailing dims, e.g. {"eig": ("eigen",)}.
     records_per_chunk: records per compiled chunk (None: about `n_chunks` chunks per run).
     diverge_above: a loss above this marks the run as diverged.
+    run_map: optional transform of the per-run guarded step (step, divergence check and
+        freeze of one run) before it is vmapped over runs; a problem whose runs are best
+        computed one (or a few) at a time passes its own (e.g. `Li2Problem.map_runs`), so
+        that the check and the freeze touch each run's state while it is in cache.
     """
 
     step: StepFn
@@ -92,21 +89,25 @@ class Trainer:
     records_per_chunk: int | None = None
     n_chunks: int = 10
     diverge_above: float = math.inf
+    run_map: Callable | None = None
 
     def __post_init__(self):
         self._chunk = jax.jit(self._chunk_impl)
 
     # -- compiled pieces ---------------------------------------------------------------
+    def _guarded_step(self, state, alive, t):
+        """One run's step, its divergence check, and the freeze: a run whose loss or new
+        state is not finite (or whose loss exceeds diverge_above) keeps its old state."""
+        new, loss = self.step(state, t)
+        finite = jnp.isfinite(loss) & (loss <= self.diverge_above) & _all_finite(new)
+        ok = alive & finite
+        state = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, state)
+        return state, ok, finite
+
     def _advance(self, carry, t):
         state, alive, dat = carry
-        new, loss = jax.vmap(self.step, in_axes=(0, None))(state, t)
-        finite = jnp.isfinite(loss) & (loss <= self.diverge_above)
-        finite = finite & jax.vmap(_all_finite)(new)
-        ok = alive & finite
-        # per-run select only when some run is not ok: the select is a pass over the whole
-        # batched state, which the step's grouped map leaves out of cache (Li2 Fig. 3: 7 MB
-        # per run)
-        state = jax.lax.cond(jnp.all(ok), lambda: new, lambda: _select(ok, new, state))
+        guarded = self.run_map(self._guarded_step) if self.run_map else self._guarded_step
+        state, ok, finite = jax.vmap(guarded, in_axes=(0, 0, None))(state, alive, t)
         dat = jnp.where(alive & ~finite, t, dat)
         return state, ok, dat
 

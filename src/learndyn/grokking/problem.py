@@ -267,6 +267,7 @@ class Li2Problem:
         group = max(1, RUN_GROUP_BYTES // (self.n_train * self.K * itemsize))
         if jax.default_backend() != "cpu":   # cache-sized groups help only a CPU's caches
             group = 1 << 30
+        object.__setattr__(self, "_group", group)
         object.__setattr__(self, "_update_runs", _grouped_vmap(self._update, group))
         # Recording: the (M^2, K) activations of all pairs, and the K x K Gram products, are
         # computed run by run on a CPU (vmapped, XLA:CPU runs the Gram products as batched
@@ -340,6 +341,12 @@ class Li2Problem:
             state._replace(init=None, test_idx=None), t)
         return state._replace(params=params, opt_state=opt_state, cos_W=cos_W,
                               cos_V=cos_V), loss
+
+    def map_runs(self, fn):
+        """`fn` (per run) whose vmap over runs maps them in the step's cache-sized groups
+        (the trainer's `run_map`: its divergence check and freeze then see each run's state
+        in cache, which costs about as much as a step's share on Fig. 3 out of cache)."""
+        return _grouped_vmap(fn, self._group)
 
     def _update(self, state: Li2State, t):
         """The parts of the state that a step changes, and the loss (the fields that a step

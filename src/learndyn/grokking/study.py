@@ -107,7 +107,8 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
         hp = {k: jnp.asarray([s[k] for s, _ in runs], jnp.float32)
               for k in ("lr", "weight_decay", "v_scale")}
         state0 = jax.vmap(prob.init)(keys, hp["lr"], hp["weight_decay"], hp["v_scale"])
-        trainer = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims)
+        trainer = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims,
+                          run_map=prob.map_runs)
         label = f"batch {bi + 1}/{len(batches)}"
         res = trainer.run(state0, steps, store=store.child(f"batch{bi}"),
                           progress=progress(label) if progress else None,
