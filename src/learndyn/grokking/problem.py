@@ -195,18 +195,13 @@ def _grouped_vmap(fn, group: int):
             axes = [jax.tree_util.tree_map(lambda b: 0 if b else None, b) for b in in_batched]
             out = jax.vmap(fn, in_axes=tuple(axes))(*args)
         else:
-            shared = [a for a, b in zip(args, in_batched) if not any(jax.tree_util.tree_leaves(b))]
-            mapped = tuple(jax.tree_util.tree_map(
+            # shared leaves (the step index, say) get the run axis too
+            args = tuple(jax.tree_util.tree_map(
                 lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), a, b)
-                for a, b in zip(args, in_batched) if any(jax.tree_util.tree_leaves(b)))
-            order = [any(jax.tree_util.tree_leaves(b)) for b in in_batched]
-
-            def call(m):
-                it_m, it_s = iter(m), iter(shared)
-                return fn(*[next(it_m) if o else next(it_s) for o in order])
-
+                for a, b in zip(args, in_batched))
             # (lax.map's batch_size vmaps inside each group, even a group of one)
-            out = jax.lax.map(call, mapped, batch_size=group if group > 1 else None)
+            out = jax.lax.map(lambda a: fn(*a), args,
+                              batch_size=group if group > 1 else None)
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return one
@@ -268,7 +263,7 @@ class Li2Problem:
         if jax.default_backend() != "cpu":   # cache-sized groups help only a CPU's caches
             group = 1 << 30
         object.__setattr__(self, "_group", group)
-        object.__setattr__(self, "_update_runs", _grouped_vmap(self._update, group))
+        object.__setattr__(self, "_update_runs", self.map_runs(self._update))
         # Recording: the (M^2, K) activations of all pairs, and the K x K Gram products, are
         # computed run by run on a CPU (vmapped, XLA:CPU runs the Gram products as batched
         # matmuls, measured 1.5x slower for one run of Fig. 3).
