@@ -8,7 +8,9 @@ A world supplies two pure functions for ONE run:
 The trainer vmaps both over a leading "run" axis (seeds, hyper-parameters, ...), and compiles
 one *chunk* of the run into a single XLA program: a `lax.scan` over record points, each of
 which advances the runs by a (dynamic) number of steps with a `lax.fori_loop` and then
-records the observables. Every chunk has the same shape, so the program compiles once per
+records the observables (written for one run, and vmapped over runs as a whole: a problem can
+pass `run_map` to loop over its runs instead, each taking all of the chunk's steps in turn).
+Every chunk has the same shape, so the program compiles once per
 problem shape; chunks are the unit of progress reporting and of checkpointing, which is what
 lets an interrupted run resume from its last record.
 
@@ -77,10 +79,11 @@ class Trainer:
     obs_dims: names of each observable's trailing dims, e.g. {"eig": ("eigen",)}.
     records_per_chunk: records per compiled chunk (None: about `n_chunks` chunks per run).
     diverge_above: a loss above this marks the run as diverged.
-    run_map: optional transform of the per-run guarded step (step, divergence check and
-        freeze of one run) before it is vmapped over runs; a problem whose runs are best
-        computed one (or a few) at a time passes its own (e.g. `Li2Problem.map_runs`), so
-        that the check and the freeze touch each run's state while it is in cache.
+    run_map: optional transform of the per-run chunk (every step, divergence check, freeze
+        and record of one run between two checkpoints) before it is vmapped over runs; a
+        problem whose runs are best computed one (or a few) at a time passes its own (e.g.
+        `Li2Problem.map_runs`, a loop over runs): each run then takes all of its steps of
+        the chunk while its state is in cache, as a run trained alone does.
     """
 
     step: StepFn
@@ -95,35 +98,39 @@ class Trainer:
         self._chunk = jax.jit(self._chunk_impl)
 
     # -- compiled pieces ---------------------------------------------------------------
-    def _guarded_step(self, state, alive, t):
+    def _guarded_step(self, carry, t):
         """One run's step, its divergence check, and the freeze: a run whose loss or new
-        state is not finite (or whose loss exceeds diverge_above) keeps its old state."""
+        state is not finite (or whose loss exceeds diverge_above) keeps its old state, and
+        `dat` (diverged at) takes the index of the step that diverged."""
+        state, alive, dat = carry
         new, loss = self.step(state, t)
         finite = jnp.isfinite(loss) & (loss <= self.diverge_above) & _all_finite(new)
         ok = alive & finite
         state = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, state)
-        return state, ok, finite
+        return state, ok, jnp.where(alive & ~finite, t, dat)
 
-    def _advance(self, carry, t):
-        state, alive, dat = carry
-        guarded = self.run_map(self._guarded_step) if self.run_map else self._guarded_step
-        state, ok, finite = jax.vmap(guarded, in_axes=(0, 0, None))(state, alive, t)
-        dat = jnp.where(alive & ~finite, t, dat)
-        return state, ok, dat
-
-    def _chunk_impl(self, state, alive, dat, t0, counts):
-        """Advance by counts[i] steps then record, for each i (one scan over record points)."""
+    def _run_chunk(self, state, alive, dat, t0, counts):
+        """ONE run's chunk: advance by counts[i] steps then record, for each i (a scan over
+        record points). Observables of a run that has diverged read NaN."""
         def interval(carry, count):
             state, alive, dat, t = carry
             state, alive, dat = jax.lax.fori_loop(
-                0, count, lambda i, c: self._advance(c, t + i), (state, alive, dat))
-            obs = jax.vmap(self.observe)(state)
-            obs = {k: jnp.where(alive.reshape(alive.shape + (1,) * (v.ndim - 1)), v,
-                                jnp.nan).astype(v.dtype)
+                0, count, lambda i, c: self._guarded_step(c, t + i), (state, alive, dat))
+            obs = {k: jnp.where(alive, v, jnp.nan).astype(v.dtype)
                    if jnp.issubdtype(v.dtype, jnp.inexact) else v
-                   for k, v in obs.items()}
+                   for k, v in self.observe(state).items()}
             return (state, alive, dat, t + count), obs
-        return jax.lax.scan(interval, (state, alive, dat, t0), counts)
+        (state, alive, dat, _), obs = jax.lax.scan(interval, (state, alive, dat, t0), counts)
+        return state, alive, dat, obs
+
+    def _chunk_impl(self, state, alive, dat, t0, counts):
+        """The chunk of every run: the per-run chunk (through `run_map` if given) vmapped
+        over runs. Returns ((state, alive, dat, t), obs) with obs (record, run, ...)."""
+        per_run = self.run_map(self._run_chunk) if self.run_map else self._run_chunk
+        state, alive, dat, obs = jax.vmap(per_run, in_axes=(0, 0, 0, None, None))(
+            state, alive, dat, t0, counts)
+        obs = {k: jnp.swapaxes(v, 0, 1) for k, v in obs.items()}
+        return (state, alive, dat, t0 + jnp.sum(counts)), obs
 
     def advance(self, state, n_steps: int, t0: int = 0):
         """Advance a batched state by n_steps with nothing recorded (benchmarks use this).

@@ -338,9 +338,11 @@ class Li2Problem:
                               cos_V=cos_V), loss
 
     def map_runs(self, fn):
-        """`fn` (per run) whose vmap over runs maps them in the step's cache-sized groups
-        (the trainer's `run_map`: its divergence check and freeze then see each run's state
-        in cache, which costs about as much as a step's share on Fig. 3 out of cache)."""
+        """`fn` (per run) whose vmap over runs maps them in the step's cache-sized groups.
+        As the trainer's `run_map` it loops over the runs (groups) with each run's whole
+        chunk inside: a run takes all the chunk's steps (and its checks and records) with its
+        state in cache, as it would trained alone; stepping every run at each step instead
+        streams all their states (about 7 MB per run on Fig. 3) through memory at every step."""
         return _grouped_vmap(fn, self._group)
 
     def _update(self, state: Li2State, t):
