@@ -270,13 +270,14 @@ def _torch_step(settings: BenchSettings) -> float | None:
 
 # -- the benchmarks --------------------------------------------------------------------------------
 
-# Each `Trainer.advance` call costs a fixed ~35 ms (1 run) to ~70 ms (8 runs) on top of its
-# steps (XLA:CPU sets up the program's ~100 MB of temporaries per call); time_trainer's blocks
-# of min_seconds / 3 would hold only ~16 steps of one run, or 2 steps of 8 runs, so it is given
-# longer blocks here, for the per-call cost to vanish as in a training run (hundreds of steps
-# per call).
+# Each `Trainer.advance` call costs a fixed ~15 ms (1 run) to ~40 ms (8 runs) on top of its
+# steps (measured: the first step of a call, whose temporaries, ~40 MB, are freshly mapped
+# memory); time_trainer's blocks of min_seconds / 3 would hold only ~16 steps of one run, so
+# it is given longer blocks here, for the per-call cost to vanish as in a training run
+# (hundreds of steps per call). The 8-run row takes per-step slopes between calls of n and 2n
+# steps (the fixed cost cancels), with n about 0.8 s of work: 4 steps per run of the batch.
 STEP_BLOCKS = 2.0
-SEEDS_BLOCKS = 4.0
+SEEDS_BLOCKS = 16.0
 
 
 def _run_step(settings: BenchSettings):
