@@ -222,7 +222,7 @@ def _run_fig1_seeds(settings: BenchSettings):
     cfg = _shrink(FIG1, settings)
     seeds = 4 if settings.quick else N_SEEDS
     prob = fig1_problem(cfg)
-    # slopes between calls of n and 2n steps, n about 0.4 s of work (one step of the 50-seed
+    # slopes between calls of n and 3n steps, n about 0.3 s of work (one step of the 50-seed
     # batch takes about 0.4 s)
     ours, single = time_batch_against_single(prob, seeds, 8 * settings.min_seconds)
     return (_torch_fig1(settings), ours, step_flops(prob),

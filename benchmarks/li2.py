@@ -274,8 +274,8 @@ def _torch_step(settings: BenchSettings) -> float | None:
 # steps (measured: the first step of a call, whose temporaries, ~40 MB, are freshly mapped
 # memory); time_trainer's blocks of min_seconds / 3 would hold only ~16 steps of one run, so
 # it is given longer blocks here, for the per-call cost to vanish as in a training run
-# (hundreds of steps per call). The 8-run row takes per-step slopes between calls of n and 2n
-# steps (the fixed cost cancels), with n about 0.8 s of work: 4 steps per run of the batch.
+# (hundreds of steps per call). The 8-run row takes per-step slopes between calls of n and 3n
+# steps (the fixed cost cancels), with n about 0.6 s of work: 3 steps per run of the batch.
 STEP_BLOCKS = 2.0
 SEEDS_BLOCKS = 16.0
 

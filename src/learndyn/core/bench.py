@@ -237,25 +237,38 @@ def time_batch_against_single(problem, n_runs: int, min_seconds: float,
     """learndyn's seconds per run-step for `n_runs` runs vmapped together, and for one run:
     the comparison that "a batch costs no more per run than one run" rests on.
 
-    Each side's time per step is the slope between a call of n steps and one of 2n steps
-    (t(2n) - t(n)) / n: a call's fixed cost (its first step runs on freshly mapped
+    Each side's time per step is the slope between a call of n steps and one of 3n steps,
+    (t(3n) - t(n)) / 2n: a call's fixed cost (its first step runs on freshly mapped
     temporaries; about 15 ms for one Li2 run, 40 ms for 8) cancels, as it vanishes in a
     training run's chunks of hundreds of steps. The two sides alternate (single, batch,
     single, ...) so that both see the same state of a shared machine, with calls of about
     the same length, and each is the median of its `rounds` slopes. (Best-of-k over calls of
-    unequal length would favour the shorter calls on a noisy machine.)
+    unequal length would favour the shorter calls on a noisy machine.) A slope that is not
+    positive (the machine's noise larger than 2n steps' work: tiny problems) is no
+    measurement and is left out; a side left with none falls back to t(3n) / 3n.
     Returns (batch per run, single)."""
-    unit = min_seconds / (6 * rounds)   # per round and side: calls of n and 2n steps
-    t1, steps1 = _trainer_blocks(problem, 1)
-    tb, stepsb = _trainer_blocks(problem, n_runs)
-    n1, nb = steps1(unit), stepsb(unit)
+    unit = min_seconds / (8 * rounds)   # per round and side: calls of n and 3n steps
+
+    def side(n_side):
+        t_adv, steps_for = _trainer_blocks(problem, n_side)
+        n = steps_for(unit)
+
+        def slope():
+            short, long = t_adv(n), t_adv(3 * n)
+            return (long - short) / (2 * n * n_side), long / (3 * n * n_side)
+        return slope
+
+    single_slope, batch_slope = side(1), side(n_runs)
     single, batch = [], []
     for _ in range(rounds):
-        short = t1(n1)
-        single.append((t1(2 * n1) - short) / n1)
-        short = tb(nb)
-        batch.append((tb(2 * nb) - short) / (nb * n_runs))
-    return float(np.median(batch)), float(np.median(single))
+        single.append(single_slope())
+        batch.append(batch_slope())
+
+    def median(pairs):
+        good = [d for d, _ in pairs if d > 0]
+        return float(np.median(good if good else [avg for _, avg in pairs]))
+
+    return median(batch), median(single)
 
 
 def batch_note(name: str, n_runs: int, batch: float, single: float) -> str:
