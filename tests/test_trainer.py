@@ -13,6 +13,7 @@ from learndyn.closedloop.agents import RNNAgent
 from learndyn.closedloop.plants import k_integrator
 from learndyn.closedloop.tasks import Regulation
 from learndyn.closedloop.training import ControlProblem, make_optimizer
+from learndyn.core.batching import runs_in_groups
 from learndyn.core.schedule import Schedule, record_steps
 from learndyn.core.store import RunStore
 from learndyn.core.trainer import Trainer
@@ -83,21 +84,6 @@ def test_diverging_run_is_recorded_and_others_complete(tmp_path):
     assert np.all(np.isfinite(np.asarray(ck["state"].params["W"])))  # frozen at last finite state
 
 
-def _one_at_a_time(fn):
-    """A run_map that loops over the runs (lax.map), each run's whole chunk unbatched."""
-    f = jax.custom_batching.custom_vmap(fn)
-
-    @f.def_vmap
-    def rule(axis_size, in_batched, *args):
-        args = tuple(jax.tree_util.tree_map(
-            lambda x, b=b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), a)
-            for a, b in zip(args, in_batched))
-        out = jax.lax.map(lambda a: fn(*a), args)
-        return out, jax.tree_util.tree_map(lambda _: True, out)
-
-    return f
-
-
 def test_run_map_gives_the_vmapped_records_and_divergence():
     """A run_map that takes the runs one at a time (each run's steps, checks and records of a
     chunk in turn) records what the vmapped trainer records, diverged run included."""
@@ -106,7 +92,8 @@ def test_run_map_gives_the_vmapped_records_and_divergence():
     steps = record_steps(30, 10, 5)
     kw = dict(obs_dims=prob.obs_dims, diverge_above=1e12, records_per_chunk=4)
     plain = Trainer(prob.step, prob.observe, **kw).run(s0, steps)
-    mapped = Trainer(prob.step, prob.observe, run_map=_one_at_a_time, **kw).run(s0, steps)
+    one_at_a_time = lambda fn: runs_in_groups(fn, 1)   # noqa: E731  (a loop over the runs)
+    mapped = Trainer(prob.step, prob.observe, run_map=one_at_a_time, **kw).run(s0, steps)
     assert mapped.status == plain.status == ["ok", "ok", "diverged"]
     np.testing.assert_array_equal(mapped.diverged_at, plain.diverged_at)
     # the same per-run arithmetic, batched or not: float32 rounding only (1e-5 relative);

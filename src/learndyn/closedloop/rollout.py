@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.custom_batching import custom_vmap
+
+from learndyn.core.batching import runs_in_groups
 
 
 def closed_loop(agent, params, plant, task, x0, ref):
@@ -95,8 +96,9 @@ def _reference_loss(agent, params, plant, task, x0, ref):
 # the stored states are still in cache.
 #
 # Runs vmapped together (seeds, hyper-parameters: the trainer's run axis) are computed one
-# run (or a small group) after another (`_runs_in_sequence`): each run's working set then
-# stays in cache, where the batched (R, N, N) x (R, N, B) products ran at half the speed.
+# run (or a small group) after another (`core.batching.runs_in_groups`): each run's working
+# set then stays in cache, where the batched (R, N, N) x (R, N, B) products ran at half the
+# speed.
 # Forward-mode differentiation (jax.jvp) of closed_loop_loss is not supported on this path
 # (custom_vjp); reverse mode, vmap and jit are.
 
@@ -118,29 +120,6 @@ def _has_fast_path(agent, params) -> bool:
 
 def _unroll(T: int) -> int:
     return max(1, min(SCAN_UNROLL, T))
-
-
-def _runs_in_sequence(fn, group_size):
-    """`fn` whose vmap runs the mapped items in sequence (lax.map), `group_size(n)` of them
-    vmapped together per iteration, instead of as one batched computation."""
-    f = custom_vmap(fn)
-
-    @f.def_vmap
-    def rule(axis_size, in_batched, *args):
-        args = [jax.tree_util.tree_map(
-            lambda a, b: a if b else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a)), arg, ib)
-            for arg, ib in zip(args, in_batched)]
-        g = group_size(axis_size)
-        if g <= 1:
-            out = jax.lax.map(lambda a: f(*a), tuple(args))
-        else:
-            grouped = jax.tree_util.tree_map(
-                lambda a: a.reshape((axis_size // g, g) + a.shape[1:]), tuple(args))
-            out = jax.lax.map(lambda a: jax.vmap(fn)(*a), grouped)
-            out = jax.tree_util.tree_map(lambda a: a.reshape((axis_size,) + a.shape[2:]), out)
-        return out, jax.tree_util.tree_map(lambda _: True, out)
-
-    return f
 
 
 def _batched_loss(agent, plant, task, params, x0, ref):
@@ -239,8 +218,8 @@ def _batched_loss(agent, plant, task, params, x0, ref):
         value, res = forward(p, x0, rt)
         return value, backward(p, rt, *res, jnp.ones_like(value))
 
-    loss_only = _runs_in_sequence(lambda p, x0, rt: forward(p, x0, rt)[0], group_size)
-    value_and_grads = _runs_in_sequence(value_and_grads, group_size)
+    loss_only = runs_in_groups(lambda p, x0, rt: forward(p, x0, rt)[0], group_size)
+    value_and_grads = runs_in_groups(value_and_grads, group_size)
 
     @jax.custom_vjp
     def loss(p, x0, rt):

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learndyn.core.batching import runs_in_groups
 from learndyn.groups import FiniteGroup, irrep_projectors, isotypic_basis, real_irreps
 from learndyn.grokking.data import all_pairs
 from learndyn.grokking.losses import get_loss, mse_class_centred, mse_sample_centred
@@ -179,34 +180,6 @@ def _gram_sq_norm(A, blocks: int):
 RUN_GROUP_BYTES = 8 << 20
 
 
-def _grouped_vmap(fn, group: int):
-    """fn(*args) for one run, whose vmap over runs maps `group` runs at a time (see
-    RUN_GROUP_BYTES); an argument (or leaf) without the run axis is shared by all runs. Same
-    values as plain vmap. With group 1 even a single run goes through the map (unbatched
-    code: a vmap of one run still makes XLA:CPU use batched kernels)."""
-
-    @jax.custom_batching.custom_vmap
-    def one(*args):
-        return fn(*args)
-
-    @one.def_vmap
-    def batched(axis_size, in_batched, *args):
-        if 1 < group and axis_size <= group:
-            axes = [jax.tree_util.tree_map(lambda b: 0 if b else None, b) for b in in_batched]
-            out = jax.vmap(fn, in_axes=tuple(axes))(*args)
-        else:
-            # shared leaves (the step index, say) get the run axis too
-            args = tuple(jax.tree_util.tree_map(
-                lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), a, b)
-                for a, b in zip(args, in_batched))
-            # (lax.map's batch_size vmaps inside each group, even a group of one)
-            out = jax.lax.map(lambda a: fn(*a), args,
-                              batch_size=group if group > 1 else None)
-        return out, jax.tree_util.tree_map(lambda _: True, out)
-
-    return one
-
-
 class Li2State(NamedTuple):
     params: Params
     opt_state: Any
@@ -343,7 +316,7 @@ class Li2Problem:
         chunk inside: a run takes all the chunk's steps (and its checks and records) with its
         state in cache, as it would trained alone; stepping every run at each step instead
         streams all their states (about 7 MB per run on Fig. 3) through memory at every step."""
-        return _grouped_vmap(fn, self._group)
+        return runs_in_groups(fn, self._group)
 
     def _update(self, state: Li2State, t):
         """The parts of the state that a step changes, and the loss (the fields that a step
@@ -391,7 +364,7 @@ class Li2Problem:
             def fn(state):
                 obs = self._observe(state)
                 return obs if keys is None else {k: obs[k] for k in keys}
-            self._observers[keys] = _grouped_vmap(fn, self._obs_group)
+            self._observers[keys] = runs_in_groups(fn, self._obs_group)
         return self._observers[keys]
 
     def _observe(self, state: Li2State) -> dict:
