@@ -19,6 +19,7 @@ import numpy as np
 from learndyn.closedloop.analysis import gain_map
 from learndyn.closedloop.build import build
 from learndyn.closedloop.config import ClosedLoopRecipe
+from learndyn.core.seeds import run_keys, seed_labels
 from learndyn.core.spectra import first_stable_step
 from learndyn.core.stages import loss_stages
 from learndyn.core.summaries import finite_median, quartiles
@@ -31,13 +32,6 @@ ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 # evaluation batch is fixed, so smaller excursions would be real but are not what the paper
 # means by a transient rise "far above" the initial value.
 PEAK_MARGIN = 1.10
-
-
-def run_keys(seed: int, n: int) -> jax.Array:
-    """Per-run keys: run i uses fold_in(PRNGKey(seed), i), so a seed's numbers do not depend on
-    how many seeds run beside it."""
-    base = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(np.arange(n))
 
 
 def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
@@ -89,7 +83,10 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
     """Train, analyse, draw and summarise; returns the summary (also written to summary.json)."""
     t_start = time.time()
     plant, task, agent, problems = build(recipe)
+    # the run labelled seed k uses fold_in(PRNGKey(0), k) whatever batch it is in, so a batch
+    # member is reproduced by the recipe with seed = k alone (core/seeds.py)
     keys = run_keys(recipe.seed, recipe.seeds)
+    labels = seed_labels(recipe.seed, recipe.seeds)
     steps = recipe.record.steps(recipe.train.epochs)
     results, timings = {}, {}
     prog = (lambda label: progress(label)) if progress else (lambda label: None)
@@ -100,7 +97,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
                       diverge_above=recipe.train.diverge_above)
     results["closed"] = trainer.run(s0, steps, store=store.child("closed"),
                                     progress=prog("closed loop"),
-                                    run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})
+                                    run_coords={"seed": labels})
     timings["closed_s"] = results["closed"].train_s
 
     if "open" in problems:
@@ -112,7 +109,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
                             diverge_above=recipe.train.diverge_above)
         results["open"] = trainer_o.run(so, recipe.record.steps(epochs), store=store.child("open"),
                                         progress=prog("open loop"),
-                                        run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})
+                                        run_coords={"seed": labels})
         timings["open_s"] = results["open"].train_s
 
     summary = {"recipe": recipe.name, "paper": recipe.paper, "seeds": recipe.seeds,

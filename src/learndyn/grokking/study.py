@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learndyn.core.seeds import run_keys, seed_labels
 from learndyn.core.stages import loss_stages
 from learndyn.core.store import RunStore
 from learndyn.core.summaries import finite_median
@@ -88,7 +89,8 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
     batches: "OrderedDict[tuple, list[dict]]" = OrderedDict()
     for s in settings:
         batches.setdefault(_shape_key(s), []).append(s)
-    base = jax.random.PRNGKey(recipe.seed)
+    seed_keys = run_keys(recipe.seed, recipe.seeds)  # row i: the key of seed recipe.seed + i
+    labels = seed_labels(recipe.seed, recipe.seeds)
     steps = recipe.record.steps(recipe.train.epochs)
     per_variant, finals, records = {}, {}, {}
     train_s = 0.0
@@ -101,9 +103,11 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
                           n_residual=s0["n_residual"], ridge=recipe.model.ridge_V,
                           n_tracked=min(recipe.n_tracked, s0["K"]))
         runs = [(s, i) for s in members for i in range(recipe.seeds)]
-        # run key: fold_in(seed key, seed index) -> the same seed has the same split and init
-        # in every variant (variants differ only in their settings)
-        keys = jnp.stack([jax.random.fold_in(base, i) for _, i in runs])
+        # the run labelled seed k uses fold_in(PRNGKey(0), k) (core/seeds.py): the same seed has
+        # the same split and init in every variant (variants differ only in their settings),
+        # and the same as in a recipe with seed = k alone
+        seed_idx = np.array([i for _, i in runs])
+        keys = seed_keys[seed_idx]
         hp = {k: jnp.asarray([s[k] for s, _ in runs], jnp.float32)
               for k in ("lr", "weight_decay", "v_scale")}
         state0 = jax.vmap(prob.init)(keys, hp["lr"], hp["weight_decay"], hp["v_scale"])
@@ -113,7 +117,7 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
         res = trainer.run(state0, steps, store=store.child(f"batch{bi}"),
                           progress=progress(label) if progress else None,
                           run_coords={"variant": np.array([s["name"] for s, _ in runs]),
-                                      "seed": np.array([recipe.seed + i for _, i in runs])})
+                                      "seed": labels[seed_idx]})
         ds = res.records
         train_s += res.train_s
         final_power = np.asarray(jax.vmap(prob.node_power)(res.state.params.W))  # (R, K, n_irr)
