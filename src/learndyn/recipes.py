@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -142,6 +143,11 @@ def _format_validation(err: ValidationError, schema: type[BaseModel], where: str
     elif "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
         msg = f"{msg} (got {e['input']!r})"
     msg = msg.replace("Value error, ", "")
+    # a model validator's message that starts with the field it is about ("plant.B must ...",
+    # "task.type: ..."): name that field, once
+    m = re.match(r"([A-Za-z_][\w.]*)(:?) (.*)", msg)
+    if m and (m.group(1) == loc or m.group(1).startswith(f"{loc}.") or (not loc and m.group(2))):
+        loc, msg = m.group(1), m.group(3)
     return ConfigError(f"{where}{loc}" if loc else where.rstrip(": ") or "recipe", msg)
 
 
@@ -193,8 +199,18 @@ def validate_recipe(raw: dict, scale: str = "smoke", overrides: dict[str, Any] |
         raise _format_validation(err, schema, f"{where}: ") from None
 
 
+def _drop_none(x):
+    if isinstance(x, dict):
+        return {k: _drop_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_drop_none(v) for v in x]
+    return x
+
+
 def recipe_toml(recipe: BaseModel) -> str:
-    return tomli_w.dumps(recipe.model_dump(mode="json", exclude_none=True))
+    # None (TOML has no null) is left out after the fields' serializers ran, so a field whose
+    # None has a TOML spelling (train.clip = false) keeps it
+    return tomli_w.dumps(_drop_none(recipe.model_dump(mode="json")))
 
 
 def recipe_hash(recipe: BaseModel) -> str:

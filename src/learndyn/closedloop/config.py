@@ -153,9 +153,11 @@ class ClosedLoopRecipe(RecipeBase):
     @model_validator(mode="after")
     def _consistent(self):
         nx, nu, ny = self.plant.dims()
-        if self.task.type == "tracking" and ny != 2:
+        # the tracking cost compares the plant's positions (all of a linear plant's state) with a
+        # 2-D reference
+        if self.task.type == "tracking" and (ny != 2 or (self.plant.type == "linear" and nx != 2)):
             raise ValueError("task.type: 'tracking' needs a plant with 2 observed positions "
-                             "(plant.type = 'point_mass')")
+                             "(plant.type = 'point_mass', or a linear plant with nx = ny = 2)")
         # floats held at once (BPTT keeps every step of every trajectory of every seed);
         n, T = self.agent.n, self.task.horizon
         batch = max(self.train.batch, self.train.eval_batch)
