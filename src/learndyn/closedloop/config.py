@@ -158,12 +158,13 @@ class ClosedLoopRecipe(RecipeBase):
         if self.task.type == "tracking" and (ny != 2 or (self.plant.type == "linear" and nx != 2)):
             raise ValueError("task.type: 'tracking' needs a plant with 2 observed positions "
                              "(plant.type = 'point_mass', or a linear plant with nx = ny = 2)")
-        # floats held at once (BPTT keeps every step of every trajectory of every seed);
+        # floats held at once: one group of runs' BPTT trajectories (at least one run: every step
+        # of every trajectory of the batch) and every seed's weights with optimizer state
         n, T = self.agent.n, self.task.horizon
         batch = max(self.train.batch, self.train.eval_batch)
-        need = self.seeds * max(batch * (T + 1) * (n + nx + nu + ny), 4 * n * n)
+        need = batch * (T + 1) * (n + nx + nu + ny) + self.seeds * 4 * n * (n + nx + nu + ny)
         if need > MAX_FLOATS:
-            raise ValueError(f"agent.n: seeds x batch x horizon x state size = {need:.3g} floats "
-                             f"is more than the {MAX_FLOATS:.3g} allowed; make agent.n, "
-                             "task.horizon, train.batch / eval_batch or seeds smaller")
+            raise ValueError(f"agent.n: batch x horizon x (state size) + seeds x weights = "
+                             f"{need:.3g} floats is more than the {MAX_FLOATS:.3g} allowed; make "
+                             "agent.n, task.horizon, train.batch / eval_batch or seeds smaller")
         return self

@@ -87,7 +87,7 @@ class Li2Recipe(RecipeBase):
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variants: names must be unique, got {names}")
-        floats = 0
+        run, weights = 0, 0
         for i, v in enumerate(self.variants):
             group, M, n = variant_split(self, v)
             if not 1 <= n < M * M:
@@ -97,11 +97,12 @@ class Li2Recipe(RecipeBase):
                 raise ValueError(f"{field}: gives {n} training pairs for variant {v.name!r} "
                                  f"(group {group}); allowed: 1 to M^2 - 1 = {M * M - 1}")
             K = self.model.K if v.K is None else v.K
-            floats += self.seeds * K * M * M   # hidden activations of every pair, every run
-        if floats > MAX_FLOATS:
-            raise ValueError(f"model.K: seeds x K x M^2 over the variants = {floats:.3g} floats "
-                             f"is more than the {MAX_FLOATS:.3g} allowed; make model.K, the "
-                             "group or seeds smaller")
+            run = max(run, K * M * M)             # one run's hidden activations on all M^2 pairs
+            weights += self.seeds * 3 * K * 3 * M  # W (K, 2M), V (M, K) and optimizer state
+        if run + weights > MAX_FLOATS:
+            raise ValueError(f"model.K: K x M^2 (one run) + seeds x weights = {run + weights:.3g} "
+                             f"floats is more than the {MAX_FLOATS:.3g} allowed; make model.K, "
+                             "the group or seeds smaller")
         return self
 
 
