@@ -129,6 +129,9 @@ def test_li2_split_checked_for_each_variants_group():
     ("li2-fig3", {"variants": [{"name": "a", "K": True}]}, "variants.0.K"),
     ("li2-fig3", {"variants": [{"name": "a", "complex_weights": 1}]},
      "variants.0.complex_weights"),
+    ("gb2025-fig1", {"agent.trainable": ["U", "V"]}, "agent.trainable"),  # full rank: no U, V
+    ("gb2025-fig1", {"agent.rank": 2, "agent.trainable": ["W"]}, "agent.trainable"),
+    ("li2-fig10-11", {"model.activation": "relu"}, "model.activation"),  # complex weights
 ])
 def test_more_bad_inputs_refused(recipe, override, field):
     refused(recipe, override, field)

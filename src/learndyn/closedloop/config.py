@@ -74,6 +74,10 @@ class AgentCfg(Strict):
     def _rank(self):
         if self.rank is not None and self.rank > self.n:
             raise ValueError(f"agent.rank must be <= agent.n = {self.n}, got {self.rank}")
+        present = {"W_in", "W_out"} | ({"W"} if self.rank is None else {"U", "V"})
+        if not present & set(self.trainable):
+            raise ValueError(f"agent.trainable names no weight this agent has "
+                             f"(agent.rank = {self.rank}); allowed: {sorted(present)}")
         return self
 
 

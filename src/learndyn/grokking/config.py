@@ -10,6 +10,10 @@ from learndyn.core.config import MAX_FLOATS, FiniteFloat, Label, RecipeBase, Str
 from learndyn.core.schedule import Schedule
 
 
+COMPLEX_ACTIVATIONS = ("x2", "quad")
+"""The holomorphic activations, the only ones defined for complex weights (grokking.model)."""
+
+
 def _check_group(spec: str) -> str:
     from learndyn.groups import parse_group
     parse_group(spec)  # raises ConfigError("group", ...) naming the allowed forms
@@ -96,6 +100,11 @@ class Li2Recipe(RecipeBase):
                          "data.ratio" if self.data.ratio is not None else "data.critical")
                 raise ValueError(f"{field}: gives {n} training pairs for variant {v.name!r} "
                                  f"(group {group}); allowed: 1 to M^2 - 1 = {M * M - 1}")
+            cw = self.model.complex_weights if v.complex_weights is None else v.complex_weights
+            act = self.model.activation if v.activation is None else v.activation
+            if cw and act not in COMPLEX_ACTIVATIONS:
+                raise ValueError(f"model.activation: {act!r} is not defined for complex weights "
+                                 f"(variant {v.name!r}); allowed: {list(COMPLEX_ACTIVATIONS)}")
             K = self.model.K if v.K is None else v.K
             run = max(run, K * M * M)             # one run's hidden activations on all M^2 pairs
             weights += self.seeds * 3 * K * 3 * M  # W (K, 2M), V (M, K) and optimizer state
