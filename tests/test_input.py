@@ -132,6 +132,7 @@ def test_li2_split_checked_for_each_variants_group():
     ("gb2025-fig1", {"agent.trainable": ["U", "V"]}, "agent.trainable"),  # full rank: no U, V
     ("gb2025-fig1", {"agent.rank": 2, "agent.trainable": ["W"]}, "agent.trainable"),
     ("li2-fig10-11", {"model.activation": "relu"}, "model.activation"),  # complex weights
+    ("li2-fig3", {"group": "Z1"}, "group"),                            # M = 1: no split
 ])
 def test_more_bad_inputs_refused(recipe, override, field):
     refused(recipe, override, field)

@@ -85,6 +85,8 @@ def _looks_like_path(name_or_path: str) -> bool:
 def find_recipe(name_or_path: str) -> Path:
     """The recipe file of a recipe name or a path; a missing file or a directory is refused."""
     p = Path(name_or_path)
+    if not name_or_path.strip():
+        raise ConfigError("RECIPE", f"empty recipe name; available: {', '.join(sorted(list_recipes()))}")
     if _looks_like_path(name_or_path) or (p.exists() and name_or_path not in list_recipes()):
         if p.is_dir():
             raise ConfigError("RECIPE", f"{p} is a directory, not a recipe file (a .toml file)")

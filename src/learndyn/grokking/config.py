@@ -94,6 +94,9 @@ class Li2Recipe(RecipeBase):
         run, weights = 0, 0
         for i, v in enumerate(self.variants):
             group, M, n = variant_split(self, v)
+            if M < 2:
+                raise ValueError(f"{'group' if v.group is None else f'variants.{i}.group'}: "
+                                 f"{group} has {M} element; a train/test split needs M >= 2")
             if not 1 <= n < M * M:
                 field = (f"variants.{i}.ratio" if v.ratio is not None else
                          "data.n" if self.data.n is not None else
