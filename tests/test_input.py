@@ -242,3 +242,12 @@ def test_oserror_while_writing_is_one_line_naming_out(tmp_path, monkeypatch):
     with pytest.raises(LearndynError, match="--out: .*No space left on device") as err:
         run_recipe(load_recipe("gb2025-fig1", "smoke"), tmp_path / "out")
     assert "\n" not in str(err.value)
+
+
+def test_run_folder_stays_inside_runs_dir(tmp_path):
+    """A name that escaped validation (model_copy skips it) still cannot leave the runs dir."""
+    rcp = load_recipe("gb2025-fig1", "smoke")
+    assert recipes.default_out(rcp, "smoke", tmp_path).parent == tmp_path
+    for bad in ("../../escaped", "/tmp/absolute"):
+        with pytest.raises(ConfigError, match="name"):
+            recipes.default_out(rcp.model_copy(update={"name": bad}), "smoke", tmp_path)

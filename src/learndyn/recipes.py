@@ -221,8 +221,9 @@ def recipe_hash(recipe: BaseModel) -> str:
 
 def default_out(recipe: BaseModel, scale: str, runs_dir: Path = Path("runs")) -> Path:
     out = runs_dir / f"{recipe.name}-{scale}-s{recipe.seeds}"
-    # recipe.name is a safe file name (validated), so this holds; kept as a guard
-    if out.resolve().parent != runs_dir.resolve():
+    # recipe.name is a safe file name (validated), so this holds; kept as a guard (symlinks are
+    # not followed: a run folder that is a link the user made is fine)
+    if Path(os.path.abspath(out)).parent != Path(os.path.abspath(runs_dir)):
         raise ConfigError("name", f"{recipe.name!r} would place the run folder outside {runs_dir}")
     return out
 
