@@ -115,8 +115,12 @@ def list_cmd():
     for col in ("name", "study", "paper", "description"):
         t.add_column(col)
     for name, path in list_recipes().items():
-        raw = tomllib.loads(path.read_text())
-        t.add_row(name, raw.get("study", ""), raw.get("paper", ""), raw.get("description", ""))
+        try:
+            raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            t.add_row(name, "", "", f"(unreadable: {' '.join(str(err).split())})")
+            continue
+        t.add_row(name, *(str(raw.get(k, "")) for k in ("study", "paper", "description")))
     out.print(t)
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,15 +78,44 @@ def list_recipes() -> dict[str, Path]:
     return out
 
 
+def _looks_like_path(name_or_path: str) -> bool:
+    return name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path
+
+
 def find_recipe(name_or_path: str) -> Path:
+    """The recipe file of a recipe name or a path; a missing file or a directory is refused."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" and p.exists():
-        return p
+    if not name_or_path.strip():
+        raise ConfigError("RECIPE", f"empty recipe name; available: {', '.join(sorted(list_recipes()))}")
+    if _looks_like_path(name_or_path) or (p.exists() and name_or_path not in list_recipes()):
+        if p.is_dir():
+            raise ConfigError("RECIPE", f"{p} is a directory, not a recipe file (a .toml file)")
+        if p.is_file():
+            return p
+        if _looks_like_path(name_or_path):
+            raise ConfigError("RECIPE", f"no recipe file {p} (file not found)")
     found = list_recipes()
     if name_or_path in found:
         return found[name_or_path]
     raise ConfigError("RECIPE", f"no recipe named {name_or_path!r}; available: "
                       f"{', '.join(sorted(found)) or '(none found)'}")
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file's table; unreadable, non-UTF-8 or invalid TOML is one ConfigError naming it."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise ConfigError(what, f"{path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(what, f"{path} is not UTF-8 text (byte {err.start}: "
+                          f"{err.object[err.start:err.start + 1]!r})") from None
+    except OSError as err:
+        raise ConfigError(what, f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(what, f"{path} is not valid TOML: {err}") from None
 
 
 def _deep_merge(base: dict, over: dict, prefix: str = "") -> dict:
@@ -114,6 +145,11 @@ def _format_validation(err: ValidationError, schema: type[BaseModel], where: str
     elif "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
         msg = f"{msg} (got {e['input']!r})"
     msg = msg.replace("Value error, ", "")
+    # a model validator's message that starts with the field it is about ("plant.B must ...",
+    # "task.type: ..."): name that field, once
+    m = re.match(r"([A-Za-z_][\w.]*)(:?) (.*)", msg)
+    if m and (m.group(1) == loc or m.group(1).startswith(f"{loc}.") or (not loc and m.group(2))):
+        loc, msg = m.group(1), m.group(3)
     return ConfigError(f"{where}{loc}" if loc else where.rstrip(": ") or "recipe", msg)
 
 
@@ -123,27 +159,36 @@ def load_recipe(name_or_path: str, scale: str = "smoke",
     if scale not in SCALES:
         raise ConfigError("--scale", f"{scale!r} is not one of {list(SCALES)}")
     path = find_recipe(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(str(path), f"not valid TOML: {err}") from None
+    raw = read_toml(path, "RECIPE")
     return validate_recipe(raw, scale, overrides, where=path.stem)
 
 
 def validate_recipe(raw: dict, scale: str = "smoke", overrides: dict[str, Any] | None = None,
                     where: str = "recipe") -> BaseModel:
-    raw = dict(raw)
+    if not isinstance(raw, dict):
+        raise ConfigError(where, f"a recipe is a table of fields, got {type(raw).__name__}")
+    raw = copy.deepcopy(raw)
     scales = raw.pop("scales", {})
+    if not isinstance(scales, dict):
+        raise ConfigError(f"{where}: scales", f"must be a table of [scales.smoke] / [scales.paper] "
+                          f"tables, got {scales!r}")
     unknown = set(scales) - set(SCALES)
     if unknown:
         raise ConfigError("scales", f"unknown scale {sorted(unknown)[0]!r}; allowed: {list(SCALES)}")
+    for name, table in scales.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: scales.{name}", f"must be a table of field overrides, "
+                              f"got {table!r}")
     if scale in scales:
         raw = _deep_merge(raw, scales[scale])
     for key, value in (overrides or {}).items():
         node = raw
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}",
+                                  f"is not a table, so {key!r} cannot be set")
         node[parts[-1]] = value
     studies = _studies()
     study = raw.get("study")
@@ -156,8 +201,18 @@ def validate_recipe(raw: dict, scale: str = "smoke", overrides: dict[str, Any] |
         raise _format_validation(err, schema, f"{where}: ") from None
 
 
+def _drop_none(x):
+    if isinstance(x, dict):
+        return {k: _drop_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_drop_none(v) for v in x]
+    return x
+
+
 def recipe_toml(recipe: BaseModel) -> str:
-    return tomli_w.dumps(recipe.model_dump(mode="json", exclude_none=True))
+    # None (TOML has no null) is left out after the fields' serializers ran, so a field whose
+    # None has a TOML spelling (train.clip = false) keeps it
+    return tomli_w.dumps(_drop_none(recipe.model_dump(mode="json")))
 
 
 def recipe_hash(recipe: BaseModel) -> str:
@@ -165,19 +220,57 @@ def recipe_hash(recipe: BaseModel) -> str:
 
 
 def default_out(recipe: BaseModel, scale: str, runs_dir: Path = Path("runs")) -> Path:
-    return runs_dir / f"{recipe.name}-{scale}-s{recipe.seeds}"
+    out = runs_dir / f"{recipe.name}-{scale}-s{recipe.seeds}"
+    # recipe.name is a safe file name (validated), so this holds; kept as a guard (symlinks are
+    # not followed: a run folder that is a link the user made is fine)
+    if Path(os.path.abspath(out)).parent != Path(os.path.abspath(runs_dir)):
+        raise ConfigError("name", f"{recipe.name!r} would place the run folder outside {runs_dir}")
+    return out
+
+
+def check_out(out: Path) -> None:
+    """Refuse (one line naming --out) a run folder that is a file or cannot be written, before
+    anything is trained; creates nothing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LearndynError(f"--out: {out} is a file, not a folder; choose another --out")
+    top = out
+    while not top.exists() and top.parent != top:
+        top = top.parent
+    if not top.is_dir():
+        raise LearndynError(f"--out: {top} is a file, so the folder {out} cannot be created; "
+                            "choose another --out")
+    try:
+        _probe_write(top)
+    except OSError as err:
+        raise LearndynError(f"--out: {out} is not writable ({top}: {err.strerror or err}); "
+                            "choose another --out") from None
+
+
+def _probe_write(folder: Path) -> None:
+    """Raises OSError unless a file can be created in `folder` (read-only file systems too)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "Permission denied")
+    fd, name = tempfile.mkstemp(prefix=".learndyn-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(name)
 
 
 def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
     """The summary of a finished run of exactly `recipe` in folder `out`, or None when `out`
     holds no finished run. Raises LearndynError when `out` holds a run (finished or not) of a
-    different recipe, or of another version of this one."""
+    different recipe, or of another version of this one, or a corrupt recipe.toml."""
     from learndyn.core.store import RunStore
     store = RunStore(out)
-    old = store.read_text("recipe.toml")
-    if old is None:
+    path = Path(out) / "recipe.toml"
+    if not path.exists():
         return None
-    if tomllib.loads(old) != tomllib.loads(recipe_toml(recipe)):  # same fields and values
+    try:
+        old = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise LearndynError(f"--out: {path} is corrupt ({' '.join(str(err).split())}); delete "
+                            "it or choose another --out folder") from None
+    if old != tomllib.loads(recipe_toml(recipe)):  # same fields and values
         raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
                             "--out folder or delete it")
     summary = store.read_summary()
@@ -185,16 +278,23 @@ def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
 
 
 def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> dict:
-    """Run a validated recipe into folder `out`; a finished run is read back, not recomputed."""
+    """Run a validated recipe into folder `out`; a finished run is read back, not recomputed.
+    A folder that cannot be written is refused before anything is trained; an OSError while
+    writing becomes one line naming --out."""
     from learndyn.core.store import RunStore
+    check_out(out)
     summary = finished_summary(recipe, out)
     if summary is not None:
         return summary
-    store = RunStore(out)
-    store.write_text("recipe.toml", recipe_toml(recipe))
-    study = _studies()[recipe.study]
-    summary = study.run(recipe, store, progress=progress)
-    summary["scale"] = scale
-    summary["complete"] = True
-    store.write_summary(summary)
+    try:
+        store = RunStore(out)
+        store.write_text("recipe.toml", recipe_toml(recipe))
+        study = _studies()[recipe.study]
+        summary = study.run(recipe, store, progress=progress)
+        summary["scale"] = scale
+        summary["complete"] = True
+        store.write_summary(summary)
+    except OSError as err:
+        raise LearndynError(f"--out: cannot write {err.filename or out} "
+                            f"({err.strerror or err})") from None
     return summary

@@ -5,36 +5,40 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
-from learndyn.core.config import RecipeBase, Strict
+from learndyn.core.config import MAX_FLOATS, FiniteFloat, FloatPair, RecipeBase, Strict
 from learndyn.core.schedule import Schedule
 
 
 class InitCfg(Strict):
     dist: Literal["normal", "uniform"] = "normal"
-    scale: float = Field(0.01, ge=0)
+    scale: FiniteFloat = Field(0.01, ge=0)
     per_sqrt_fan_in: bool = False
 
 
 class PlantCfg(Strict):
     type: Literal["k_integrator", "point_mass", "linear", "pendulum"] = "k_integrator"
     k: int = Field(2, ge=1, le=32, description="k-integrator order")
-    dt: float = Field(1.0, gt=0)
-    clamp: float = Field(10.0, gt=0, description="point-mass state clamp")
-    A: list[list[float]] | None = None
-    B: list[list[float]] | None = None
-    C: list[list[float]] | None = None
-    g_over_l: float = Field(9.81, gt=0)
-    damping: float = Field(0.1, ge=0)
+    dt: FiniteFloat = Field(1.0, gt=0)
+    clamp: FiniteFloat = Field(10.0, gt=0, description="point-mass state clamp")
+    A: list[list[FiniteFloat]] | None = None
+    B: list[list[FiniteFloat]] | None = None
+    C: list[list[FiniteFloat]] | None = None
+    g_over_l: FiniteFloat = Field(9.81, gt=0)
+    damping: FiniteFloat = Field(0.1, ge=0)
     upright: bool = False
 
     @model_validator(mode="after")
     def _matrices(self):
         if self.type == "linear":
             for name in ("A", "B", "C"):
-                if getattr(self, name) is None:
+                m = getattr(self, name)
+                if m is None:
                     raise ValueError(f"plant.{name} is required when plant.type = 'linear'")
+                if not m or not m[0] or any(len(row) != len(m[0]) for row in m):
+                    raise ValueError(f"plant.{name} must be a non-empty matrix (a list of rows "
+                                     f"of equal, non-zero length), got {m!r}")
             A, B, C = (np.asarray(getattr(self, n), float) for n in ("A", "B", "C"))
             if A.ndim != 2 or A.shape[0] != A.shape[1]:
                 raise ValueError(f"plant.A must be a square matrix, got shape {A.shape}")
@@ -44,60 +48,97 @@ class PlantCfg(Strict):
                 raise ValueError(f"plant.C must have {A.shape[0]} columns (nx), got shape {C.shape}")
         return self
 
+    def dims(self) -> tuple[int, int, int]:
+        """(nx, nu, ny) of the plant this config builds."""
+        if self.type == "linear":
+            return len(self.A), len(self.B[0]), len(self.C)
+        return {"k_integrator": (self.k, 1, 1), "point_mass": (4, 2, 2),
+                "pendulum": (2, 1, 1)}[self.type]
+
 
 class AgentCfg(Strict):
     n: int = Field(100, ge=1, le=100_000)
     activation: Literal["linear", "tanh", "relu"] = "tanh"
-    leak: float | None = Field(None, gt=0, le=1, description="dt/tau (None: discrete time)")
+    leak: FiniteFloat | None = Field(None, gt=0, le=1, description="dt/tau (None: discrete time)")
     rank: int | None = Field(None, ge=1)
-    g_bulk: float = Field(0.0, ge=0)
+    g_bulk: FiniteFloat = Field(0.0, ge=0)
     w_init: InitCfg = InitCfg(dist="normal", scale=0.1, per_sqrt_fan_in=True)
     w_in_init: InitCfg = InitCfg(dist="normal", scale=0.01)
     w_out_init: InitCfg = InitCfg(dist="normal", scale=0.01)
     uv_init: InitCfg = InitCfg(dist="normal", scale=1.0, per_sqrt_fan_in=True)
-    trainable: list[Literal["W", "W_in", "W_out", "U", "V"]] = ["W", "W_in", "W_out", "U", "V"]
+    trainable: list[Literal["W", "W_in", "W_out", "U", "V"]] = Field(
+        ["W", "W_in", "W_out", "U", "V"], min_length=1,
+        description="weights that train (at least one; U, V: the low-rank part)")
 
     @model_validator(mode="after")
     def _rank(self):
         if self.rank is not None and self.rank > self.n:
             raise ValueError(f"agent.rank must be <= agent.n = {self.n}, got {self.rank}")
+        present = {"W_in", "W_out"} | ({"W"} if self.rank is None else {"U", "V"})
+        if not present & set(self.trainable):
+            raise ValueError(f"agent.trainable names no weight this agent has "
+                             f"(agent.rank = {self.rank}); allowed: {sorted(present)}")
         return self
 
 
 class TaskCfg(Strict):
     type: Literal["regulation", "tracking"] = "regulation"
     horizon: int = Field(50, ge=1, le=100_000)
-    x0_range: float = Field(1.0, gt=0)
-    beta: float = Field(0.0, ge=0)
+    x0_range: FiniteFloat = Field(1.0, gt=0)
+    beta: FiniteFloat = Field(0.0, ge=0)
     time_reduction: Literal["sum", "mean"] = "sum"
-    amp: float = Field(2.31, gt=0)
-    freqs_x: list[float] = [0.1, 0.3]
-    freqs_y: list[float] = [0.2, 0.4]
-    ramp_s: float = Field(1.0, ge=0)
+    amp: FiniteFloat = Field(2.31, gt=0)
+    freqs_x: list[FiniteFloat] = Field([0.1, 0.3], min_length=1, max_length=64)
+    freqs_y: list[FiniteFloat] = Field([0.2, 0.4], min_length=1, max_length=64)
+    ramp_s: FiniteFloat = Field(1.0, ge=0)
 
 
 class TrainCfg(Strict):
     optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    clip: float | None = Field(1.0, gt=0)
-    batch: int = Field(100, ge=1)
+    lr: FiniteFloat = Field(0.01, gt=0)
+    momentum: FiniteFloat = Field(0.0, ge=0, lt=1)
+    clip: FiniteFloat | None = Field(
+        1.0, gt=0, description="gradient-norm clip (> 0); no clipping: clip = false in TOML, "
+                               "None from Python")
+    batch: int = Field(100, ge=1, le=1_000_000)
     batch_reduction: Literal["mean", "sum"] = "sum"
-    epochs: int = Field(1000, ge=1)
-    eval_batch: int = Field(200, ge=2)
-    diverge_above: float = Field(1e12, gt=0)
+    epochs: int = Field(1000, ge=1, le=100_000_000)
+    eval_batch: int = Field(200, ge=2, le=1_000_000)
+    diverge_above: FiniteFloat = Field(1e12, gt=0)
+
+    @field_validator("clip", mode="before")
+    @classmethod
+    def _no_clip(cls, v):
+        if v is False:      # TOML has no null: `clip = false` means no clipping
+            return None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0:
+            raise ValueError("must be > 0, got 0; for no clipping write clip = false")
+        return v
+
+    @field_serializer("clip")
+    def _clip_toml(self, v):
+        return False if v is None else v    # written back as `clip = false`
 
 
 class OpenLoopCfg(Strict):
     enabled: bool = True
     inputs: Literal["white_noise", "teacher"] = "white_noise"
-    epochs: int | None = Field(None, ge=1, description="default: train.epochs")
+    epochs: int | None = Field(None, ge=1, le=100_000_000, description="default: train.epochs")
 
 
 class GainMapCfg(Strict):
-    k1: tuple[float, float] = (-1.0, 0.25)
-    k2: tuple[float, float] = (-2.0, 0.25)
+    k1: FloatPair = (-1.0, 0.25)
+    k2: FloatPair = (-2.0, 0.25)
     resolution: int = Field(121, ge=8, le=2000)
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for name in ("k1", "k2"):
+            lo, hi = getattr(self, name)
+            if not lo < hi:
+                raise ValueError(f"gain_map.{name} must be [low, high] with low < high, "
+                                 f"got {[lo, hi]}")
+        return self
 
 
 class ClosedLoopRecipe(RecipeBase):
@@ -112,3 +153,22 @@ class ClosedLoopRecipe(RecipeBase):
     record: Schedule = Schedule()
     gain_map: GainMapCfg = GainMapCfg()
     n_stages: int = Field(4, ge=2, le=8, description="regimes fitted to the closed-loop loss")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        nx, nu, ny = self.plant.dims()
+        # the tracking cost compares the plant's positions (all of a linear plant's state) with a
+        # 2-D reference
+        if self.task.type == "tracking" and (ny != 2 or (self.plant.type == "linear" and nx != 2)):
+            raise ValueError("task.type: 'tracking' needs a plant with 2 observed positions "
+                             "(plant.type = 'point_mass', or a linear plant with nx = ny = 2)")
+        # floats held at once: one group of runs' BPTT trajectories (at least one run: every step
+        # of every trajectory of the batch) and every seed's weights with optimizer state
+        n, T = self.agent.n, self.task.horizon
+        batch = max(self.train.batch, self.train.eval_batch)
+        need = batch * (T + 1) * (n + nx + nu + ny) + self.seeds * 4 * n * (n + nx + nu + ny)
+        if need > MAX_FLOATS:
+            raise ValueError(f"agent.n: batch x horizon x (state size) + seeds x weights = "
+                             f"{need:.3g} floats is more than the {MAX_FLOATS:.3g} allowed; make "
+                             "agent.n, task.horizon, train.batch / eval_batch or seeds smaller")
+        return self

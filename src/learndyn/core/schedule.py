@@ -15,9 +15,9 @@ class Schedule(BaseModel):
     decade of steps, always including the first and last step. `every` (if set) replaces the
     log spacing by a fixed stride after `dense_until`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    dense_until: int = Field(100, ge=0, description="record every step up to this step")
+    dense_until: int = Field(100, ge=0, le=10_000_000, description="record every step up to this step")
     per_decade: int = Field(40, ge=1, le=10_000, description="log-spaced records per decade")
     every: int | None = Field(None, ge=1, description="fixed stride after dense_until")
 

@@ -6,8 +6,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from learndyn.core.config import RecipeBase, Strict
+from learndyn.core.config import MAX_FLOATS, FiniteFloat, Label, RecipeBase, Strict
 from learndyn.core.schedule import Schedule
+
+
+COMPLEX_ACTIVATIONS = ("x2", "quad")
+"""The holomorphic activations, the only ones defined for complex weights (grokking.model)."""
 
 
 def _check_group(spec: str) -> str:
@@ -19,16 +23,16 @@ def _check_group(spec: str) -> str:
 class ModelCfg(Strict):
     K: int = Field(2048, ge=1, le=1_000_000, description="hidden width")
     activation: Literal["x2", "relu", "silu", "relu2", "quad"] = "x2"
-    act_a: float = 1.0
-    act_b: float = Field(1.0, gt=0)
+    act_a: FiniteFloat = Field(1.0, description="activation coefficient a (finite)")
+    act_b: FiniteFloat = Field(1.0, gt=0)
     complex_weights: bool = False
-    v_scale: float = Field(1.0, ge=0, description="V-init multiplier (0 = zero-init V)")
+    v_scale: FiniteFloat = Field(1.0, ge=0, description="V-init multiplier (0 = zero-init V)")
     ridge_V: bool = False
     n_residual: int = Field(0, ge=0, le=16)
 
 
 class DataCfg(Strict):
-    ratio: float | None = Field(None, gt=0, lt=1, description="training fraction of the M^2 pairs")
+    ratio: FiniteFloat | None = Field(None, gt=0, lt=1, description="training fraction of the M^2 pairs")
     n: int | None = Field(None, ge=1, description="number of training pairs")
     critical: bool = Field(False, description="use the reference code's critical ratio")
 
@@ -44,22 +48,22 @@ class TrainCfg(Strict):
     loss: Literal["mse", "mse_class", "ce"] = "mse"
     loss_reduction: Literal["mean", "sum"] = "mean"
     optimizer: Literal["sgd", "adam", "adamw", "muon"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(2e-4, ge=0)
-    epochs: int = Field(1000, ge=1)
+    lr: FiniteFloat = Field(1e-3, gt=0)
+    weight_decay: FiniteFloat = Field(2e-4, ge=0)
+    epochs: int = Field(1000, ge=1, le=100_000_000)
 
 
 class VariantCfg(Strict):
     """One setting compared in a recipe; unset fields take the recipe's values."""
 
-    name: str
+    name: Label = Field(description="shown in tables and figures; 1 to 100 printable characters")
     group: str | None = None
     K: int | None = Field(None, ge=1)
-    lr: float | None = Field(None, gt=0)
-    weight_decay: float | None = Field(None, ge=0)
-    v_scale: float | None = Field(None, ge=0)
+    lr: FiniteFloat | None = Field(None, gt=0)
+    weight_decay: FiniteFloat | None = Field(None, ge=0)
+    v_scale: FiniteFloat | None = Field(None, ge=0)
     complex_weights: bool | None = None
-    ratio: float | None = Field(None, gt=0, lt=1)
+    ratio: FiniteFloat | None = Field(None, gt=0, lt=1)
     optimizer: Literal["sgd", "adam", "adamw", "muon"] | None = None
     activation: Literal["x2", "relu", "silu", "relu2", "quad"] | None = None
     n_residual: int | None = Field(None, ge=0, le=16)
@@ -76,7 +80,8 @@ class Li2Recipe(RecipeBase):
     data: DataCfg = DataCfg(n=2016)
     train: TrainCfg = TrainCfg()
     record: Schedule = Schedule()
-    variants: list[VariantCfg] = [VariantCfg(name="default")]
+    variants: list[VariantCfg] = Field([VariantCfg(name="default")], min_length=1,
+                                       description="settings compared (at least one)")
     n_tracked: int = Field(32, ge=1, description="nodes whose irrep power is recorded over time")
 
     _g = field_validator("group")(lambda cls, v: _check_group(v))
@@ -86,4 +91,45 @@ class Li2Recipe(RecipeBase):
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variants: names must be unique, got {names}")
+        run, weights = 0, 0
+        for i, v in enumerate(self.variants):
+            group, M, n = variant_split(self, v)
+            if M < 2:
+                raise ValueError(f"{'group' if v.group is None else f'variants.{i}.group'}: "
+                                 f"{group} has {M} element; a train/test split needs M >= 2")
+            if not 1 <= n < M * M:
+                field = (f"variants.{i}.ratio" if v.ratio is not None else
+                         "data.n" if self.data.n is not None else
+                         "data.ratio" if self.data.ratio is not None else "data.critical")
+                raise ValueError(f"{field}: gives {n} training pairs for variant {v.name!r} "
+                                 f"(group {group}); allowed: 1 to M^2 - 1 = {M * M - 1}")
+            cw = self.model.complex_weights if v.complex_weights is None else v.complex_weights
+            act = self.model.activation if v.activation is None else v.activation
+            if cw and act not in COMPLEX_ACTIVATIONS:
+                raise ValueError(f"model.activation: {act!r} is not defined for complex weights "
+                                 f"(variant {v.name!r}); allowed: {list(COMPLEX_ACTIVATIONS)}")
+            K = self.model.K if v.K is None else v.K
+            run = max(run, K * M * M)             # one run's hidden activations on all M^2 pairs
+            weights += self.seeds * 3 * K * 3 * M  # W (K, 2M), V (M, K) and optimizer state
+        if run + weights > MAX_FLOATS:
+            raise ValueError(f"model.K: K x M^2 (one run) + seeds x weights = {run + weights:.3g} "
+                             f"floats is more than the {MAX_FLOATS:.3g} allowed; make model.K, "
+                             "the group or seeds smaller")
         return self
+
+
+def variant_split(recipe: "Li2Recipe", v: VariantCfg) -> tuple[str, int, int]:
+    """(group, M, number of training pairs) of one variant (its fields override the recipe's)."""
+    from learndyn.groups import parse_group, real_irreps
+    from learndyn.grokking.data import critical_ratio
+    group = recipe.group if v.group is None else v.group
+    G = parse_group(group)
+    M = G.order
+    if v.ratio is not None:
+        return group, M, int(v.ratio * M * M)
+    if recipe.data.n is not None:
+        return group, M, recipe.data.n
+    if recipe.data.critical:
+        d_max = max(ri.dim for ri in real_irreps(G))
+        return group, M, int(critical_ratio(M, d_max) * M * M)
+    return group, M, int(recipe.data.ratio * M * M)

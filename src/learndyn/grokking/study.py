@@ -19,9 +19,8 @@ from learndyn.core.stages import loss_stages
 from learndyn.core.store import RunStore
 from learndyn.core.summaries import finite_median
 from learndyn.core.trainer import Trainer
-from learndyn.groups import parse_group, real_irreps
-from learndyn.grokking.config import Li2Recipe
-from learndyn.grokking.data import critical_ratio
+from learndyn.groups import parse_group
+from learndyn.grokking.config import Li2Recipe, variant_split
 from learndyn.grokking.model import Activation, centre_samples
 from learndyn.grokking.problem import Li2Problem, active_node_energies, concentration
 
@@ -32,20 +31,7 @@ EVENT_ACC = 0.99
 def resolve_variant(recipe: Li2Recipe, v) -> dict:
     """All settings of one variant (variant fields override the recipe's)."""
     pick = lambda name, default: default if getattr(v, name) is None else getattr(v, name)
-    group = pick("group", recipe.group)
-    M = parse_group(group).order
-    ratio = pick("ratio", recipe.data.ratio)
-    if v.ratio is None and recipe.data.n is not None:
-        n_train = recipe.data.n
-    elif v.ratio is None and recipe.data.critical:
-        d_max = max(ri.dim for ri in real_irreps(parse_group(group)))
-        n_train = int(critical_ratio(M, d_max) * M * M)
-    else:
-        n_train = int(ratio * M * M)
-    if not 1 <= n_train < M * M:
-        from learndyn.errors import ConfigError
-        raise ConfigError("data.n", f"must be between 1 and M^2 - 1 = {M * M - 1} for group "
-                          f"{group}, got {n_train}")
+    group, M, n_train = variant_split(recipe, v)   # 1 <= n_train < M^2: checked at validation
     return {
         "name": v.name, "group": group, "M": M, "n_train": n_train,
         "K": pick("K", recipe.model.K), "lr": pick("lr", recipe.train.lr),
