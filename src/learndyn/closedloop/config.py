@@ -86,6 +86,14 @@ class TrainCfg(Strict):
     epochs: int = Field(1000, ge=1)
     eval_batch: int = Field(200, ge=2)
     diverge_above: float = Field(1e12, gt=0)
+    # A run also diverges when its training loss (the loss each update returns: the batch's
+    # episode loss in closed loop, the imitation loss in open loop) exceeds diverge_factor x
+    # its initial value (inf: off). 1e4 is far above what a healthy run does: a closed-loop
+    # loss only falls from its initial value, the imitation loss of the open-loop student
+    # falls from its initial value (it is the deployed loss, not the imitation loss, that
+    # rises ~60x at paper scale, and the rule does not read it), while a diverging run's
+    # loss grows by 1e8 or more within a few updates (gb2025-fig1 at lr 0.05 unclipped).
+    diverge_factor: float = Field(1e4, gt=1)
 
 
 class OpenLoopCfg(Strict):

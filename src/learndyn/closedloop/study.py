@@ -10,6 +10,7 @@ Each trained phase has its own store folder, so an interrupted study resumes whe
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -23,7 +24,7 @@ from learndyn.core.spectra import first_stable_step
 from learndyn.core.stages import loss_stages
 from learndyn.core.summaries import finite_median, quartiles
 from learndyn.core.store import RunStore
-from learndyn.core.trainer import Trainer
+from learndyn.core.trainer import Trainer, divergence_limits
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 
@@ -38,6 +39,15 @@ def run_keys(seed: int, n: int) -> jax.Array:
     how many seeds run beside it."""
     base = jax.random.PRNGKey(seed)
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(np.arange(n))
+
+
+def _limits(step, state0, train):
+    """Each run's divergence limit: train.diverge_above, and train.diverge_factor x the run's
+    initial training loss (recomputed from the initial state, so a resumed phase gets the
+    same limits)."""
+    if math.isinf(train.diverge_factor):
+        return train.diverge_above
+    return divergence_limits(step, state0, train.diverge_factor, train.diverge_above)
 
 
 def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
@@ -97,7 +107,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
     pc = problems["closed"]
     s0 = jax.vmap(pc.init)(keys)
     trainer = Trainer(pc.step, pc.observe, obs_dims=pc.obs_dims,
-                      diverge_above=recipe.train.diverge_above)
+                      diverge_above=_limits(pc.step, s0, recipe.train))
     results["closed"] = trainer.run(s0, steps, store=store.child("closed"),
                                     progress=prog("closed loop"),
                                     run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})
@@ -109,7 +119,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         so = jax.vmap(po.init)(keys, s0.params, teacher)
         epochs = recipe.open_loop.epochs or recipe.train.epochs
         trainer_o = Trainer(po.step, po.observe, obs_dims=po.obs_dims,
-                            diverge_above=recipe.train.diverge_above)
+                            diverge_above=_limits(po.step, so, recipe.train))
         results["open"] = trainer_o.run(so, recipe.record.steps(epochs), store=store.child("open"),
                                         progress=prog("open loop"),
                                         run_coords={"seed": recipe.seed + np.arange(recipe.seeds)})

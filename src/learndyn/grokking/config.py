@@ -47,6 +47,12 @@ class TrainCfg(Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(2e-4, ge=0)
     epochs: int = Field(1000, ge=1)
+    # A run diverges when its loss is non-finite or exceeds diverge_factor x its initial loss
+    # (the full-batch training loss of the first update; inf: off). 1e4 is far above what a
+    # healthy run does (its training loss stays below its initial value after the first few
+    # updates, even at the largest learning rate of the recipes, Adam 5e-3), while Adam at lr
+    # 1e3 drives it to ~1e9 x its initial value.
+    diverge_factor: float = Field(1e4, gt=1)
 
 
 class VariantCfg(Strict):

@@ -7,6 +7,7 @@ into one vectorised batch; learning rate, weight decay and V-init scale vary ins
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 
@@ -17,7 +18,7 @@ import numpy as np
 from learndyn.core.stages import loss_stages
 from learndyn.core.store import RunStore
 from learndyn.core.summaries import finite_median
-from learndyn.core.trainer import Trainer
+from learndyn.core.trainer import Trainer, divergence_limits
 from learndyn.groups import parse_group, real_irreps
 from learndyn.grokking.config import Li2Recipe
 from learndyn.grokking.data import critical_ratio
@@ -107,8 +108,11 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
         hp = {k: jnp.asarray([s[k] for s, _ in runs], jnp.float32)
               for k in ("lr", "weight_decay", "v_scale")}
         state0 = jax.vmap(prob.init)(keys, hp["lr"], hp["weight_decay"], hp["v_scale"])
+        # a loss above diverge_factor x the run's initial loss (or non-finite) diverges
+        limits = (math.inf if math.isinf(recipe.train.diverge_factor) else
+                  divergence_limits(prob.step, state0, recipe.train.diverge_factor))
         trainer = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims,
-                          run_map=prob.map_runs)
+                          run_map=prob.map_runs, diverge_above=limits)
         label = f"batch {bi + 1}/{len(batches)}"
         res = trainer.run(state0, steps, store=store.child(f"batch{bi}"),
                           progress=progress(label) if progress else None,
