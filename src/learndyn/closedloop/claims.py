@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, claim, majority, verdict
+from learndyn.closedloop.study import PEAK_MARGIN
+from learndyn.core.claims import Check, claim, healthy_runs, majority, verdict
+from learndyn.core.summaries import finite_median, quartiles
 
 PAPER = "ger-barak-2025"
 RECIPE = "gb2025-fig1"
@@ -25,13 +27,32 @@ SAME_LOSS_FACTOR = 1.5
 CROSS_RADIUS, DEPTH_FACTOR = 1.02, 3.0
 
 
+def _status(summ, mode) -> list[str]:
+    """Each seed's status in phase `mode` ("ok" / "diverged"); a summary written before
+    per-seed statuses has them from its `diverged_at` list."""
+    per = summ[mode]["per_seed"]
+    if "status" in per:
+        return per["status"]
+    return ["ok" if d is None else "diverged" for d in summ[mode]["diverged_at"]]
+
+
+def _healthy(summ, *modes):
+    """The seeds healthy in every phase of `modes` (core.claims.healthy_runs)."""
+    return healthy_runs(*[_status(summ, m) for m in modes],
+                        what="seeds" if len(modes) == 1 else f"seeds (in {' or '.join(modes)} loop)")
+
+
 @claim("gb.closed.plateau", paper=PAPER,
        text="closed-loop loss: a fast drop, a plateau, then a second drop",
        expected=f"stage slopes s1, s3 < 0 and |s2| <= {PLATEAU_SLOPE_RATIO} min(|s1|, |s3|)")
 def _plateau(src) -> Check:
-    s = src.get(RECIPE).summary["closed"]["per_seed"]
+    summ = src.get(RECIPE).summary
+    h = _healthy(summ, "closed")
+    if h.inconclusive:
+        return h.inconclusive
+    s = summ["closed"]["per_seed"]
     flags, shown = [], []
-    for slopes, b in zip(s["stage_slopes"], s["stage_boundaries"]):
+    for slopes, b in zip(h.pick(s["stage_slopes"]), h.pick(s["stage_boundaries"])):
         if slopes is None:
             flags.append(None)
             continue
@@ -40,16 +61,21 @@ def _plateau(src) -> Check:
         shown.append(f"slopes {s1:.2f}/{s2:.2f}/{s3:.2f} breaks {b[:2]}")
     ok = majority(flags)
     n = sum(bool(f) for f in flags if f is not None)
-    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed 0: {shown[0] if shown else 'n/a'}")
+    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed {h.idx[0]}: "
+                 f"{shown[0] if shown else 'n/a'}{h.note}")
 
 
 @claim("gb.closed.stabilises_at_plateau_end", paper=PAPER,
        text="the first stable step of P falls at the end of the closed-loop plateau",
        expected=f"first stable step within x{BOUNDARY_FACTOR} of the plateau's end")
 def _stabilises(src) -> Check:
-    s = src.get(RECIPE).summary["closed"]["per_seed"]
+    summ = src.get(RECIPE).summary
+    h = _healthy(summ, "closed")
+    if h.inconclusive:
+        return h.inconclusive
+    s = summ["closed"]["per_seed"]
     flags, shown = [], []
-    for fss, b in zip(s["first_stable_step"], s["stage_boundaries"]):
+    for fss, b in zip(h.pick(s["first_stable_step"]), h.pick(s["stage_boundaries"])):
         if fss is None or b is None:
             flags.append(None if b is None else False)
             continue
@@ -59,7 +85,8 @@ def _stabilises(src) -> Check:
         shown.append(f"stable at {fss}, plateau ends {end}")
     ok = majority(flags)
     n = sum(bool(f) for f in flags if f is not None)
-    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed 0: {shown[0] if shown else 'never stable'}")
+    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed {h.idx[0]}: "
+                 f"{shown[0] if shown else 'never stable'}{h.note}")
 
 
 @claim("gb.open.deployed_peak", paper=PAPER,
@@ -69,13 +96,20 @@ def _peak(src) -> Check:
     summ = src.get(RECIPE).summary
     if "open" not in summ:
         return Check("inconclusive", "no open-loop phase in this run")
+    # the student of a diverged teacher imitates a broken network: healthy in both phases
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
     per = summ["open"]["per_seed"]
-    ratios = [p / i for p, i in zip(per["peak_deployed_loss"], per["initial_deployed_loss"])
-              if p is not None]
-    frac = summ["over_seeds"]["open_peak_above_initial_fraction"]
-    return Check(verdict(None if not ratios else frac >= 0.5),
+    pairs = [(p, i) for p, i in zip(h.pick(per["peak_deployed_loss"]),
+                                    h.pick(per["initial_deployed_loss"])) if p is not None]
+    if not pairs:
+        return Check("inconclusive", "no healthy seed has a recorded open-loop peak")
+    ratios = [p / i for p, i in pairs]
+    frac = float(np.mean([p > PEAK_MARGIN * i for p, i in pairs]))
+    return Check(verdict(frac >= 0.5),
                  f"peak/initial median {np.median(ratios):.3g} (peak at epoch "
-                 f"{per['peak_step'][0]}); {frac:.0%} of seeds above 1.1x")
+                 f"{per['peak_step'][h.idx[0]]}); {frac:.0%} of seeds above 1.1x{h.note}")
 
 
 @claim("gb.same_final_loss", paper=PAPER,
@@ -85,12 +119,19 @@ def _same(src) -> Check:
     summ = src.get(RECIPE).summary
     if "open" not in summ:
         return Check("inconclusive", "no open-loop phase in this run")
-    q = summ["over_seeds"]["final_loss_ratio_open_over_closed"]
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
+    fl = [(o, c) for o, c in zip(h.pick(summ["open"]["per_seed"]["final_loss"]),
+                                 h.pick(summ["closed"]["per_seed"]["final_loss"]))
+          if o is not None and c is not None]
+    q = quartiles([o / c for o, c in fl])
     if q["median"] is None:
         return Check("inconclusive", "no seed finished both phases")
     ok = 1 / SAME_LOSS_FACTOR <= q["median"] <= SAME_LOSS_FACTOR
+    closed, opened = (finite_median([x[k] for x in fl]) for k in (1, 0))
     return Check(verdict(ok), f"ratio median {q['median']:.3g} (IQR {q['q25']:.3g}-{q['q75']:.3g}); "
-                 f"closed {summ['closed']['final_loss']:.4g}, open {summ['open']['final_loss']:.4g}")
+                 f"closed {closed:.4g}, open {opened:.4g}{h.note}")
 
 
 @claim("gb.gain_paths", paper=PAPER,
@@ -101,12 +142,15 @@ def _gains(src) -> Check:
     summ = src.get(RECIPE).summary
     if "gain_regions" not in summ or "open" not in summ["gain_regions"]:
         return Check("inconclusive", "no gain-plane analysis (needs a 2-state linear plant)")
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
     g = summ["gain_regions"]
-    depth = {m: max([d for d in g[m]["max_radius_in_oscillatory_unstable"] if d is not None],
-                    default=1.0) for m in ("closed", "open")}
+    depth = {m: max([d for d in h.pick(g[m]["max_radius_in_oscillatory_unstable"])
+                     if d is not None], default=1.0) for m in ("closed", "open")}
     ok = depth["open"] >= CROSS_RADIUS and (depth["closed"] - 1) * DEPTH_FACTOR <= depth["open"] - 1
     frac = g["closed"]["fraction_of_steps"]["oscillatory-unstable"]
     note = (f"; the closed path spends {frac:.0%} of records at the region's edge, so the "
-            "literal 'stays out' does not hold") if frac > 0 else ""
+            "literal 'stays out' does not hold") if frac else ""
     return Check(verdict(ok), f"max radius inside: closed {depth['closed']:.3f}, open "
-                 f"{depth['open']:.3f}{note}")
+                 f"{depth['open']:.3f}{note}{h.note}")

@@ -118,6 +118,16 @@ class TrainCfg(Strict):
     @field_serializer("clip")
     def _clip_toml(self, v):
         return False if v is None else v    # written back as `clip = false`
+    # A run also diverges when its training loss (the loss each update returns: the batch's
+    # episode loss in closed loop, the imitation loss in open loop) exceeds diverge_factor x
+    # its initial value (inf: off, the one float field that may be infinite; nan is refused by
+    # gt). 1e4 is far above what a healthy run does: on gb2025-fig1
+    # at paper scale (measured on the CPU) neither loss ever exceeds its initial value (the
+    # recorded closed-loop loss peaks at 1.0x, the imitation loss at 1.0x from 36 down to
+    # 0.08); the rise of ~60x at paper scale (62.7x measured) is the student's *deployed* loss,
+    # which the rule does not read. A diverging run's loss grows by 1e8 x or more within a
+    # few updates (gb2025-fig1 smoke at lr 0.05 unclipped: deployed 5e3 -> 1e16-2e17).
+    diverge_factor: float = Field(1e4, gt=1)
 
 
 class OpenLoopCfg(Strict):

@@ -10,6 +10,7 @@ Each trained phase has its own store folder, so an interrupted study resumes whe
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -24,7 +25,7 @@ from learndyn.core.spectra import first_stable_step
 from learndyn.core.stages import loss_stages
 from learndyn.core.summaries import finite_median, quartiles
 from learndyn.core.store import RunStore
-from learndyn.core.trainer import Trainer
+from learndyn.core.trainer import Trainer, divergence_limits
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 
@@ -32,6 +33,15 @@ ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 # evaluation batch is fixed, so smaller excursions would be real but are not what the paper
 # means by a transient rise "far above" the initial value.
 PEAK_MARGIN = 1.10
+
+
+def _limits(step, state0, train):
+    """Each run's divergence limit: train.diverge_above, and train.diverge_factor x the run's
+    initial training loss (recomputed from the initial state, so a resumed phase gets the
+    same limits)."""
+    if math.isinf(train.diverge_factor):
+        return train.diverge_above
+    return divergence_limits(step, state0, train.diverge_factor, train.diverge_above)
 
 
 def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
@@ -63,16 +73,21 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
             per["stage_boundaries"].append(None)
             per["stage_slopes"].append(None)
     status = ["diverged" if x >= 0 else "ok" for x in diverged_at]
+    # each run's status in this phase and the update that diverged (None: it did not)
+    per["status"] = status
+    per["diverged_at"] = [int(x) if x >= 0 else None for x in diverged_at]
+    # the medians are over the runs healthy in this phase (a diverged run's curve stops)
+    ok = lambda key: [v for v, st in zip(per[key], status) if st == "ok"]  # noqa: E731
     summary = {
-        "initial_deployed_loss": finite_median(per["initial_deployed_loss"]),
-        "peak_deployed_loss": finite_median(per["peak_deployed_loss"]),
-        "final_loss": finite_median(per["final_loss"]),
-        "final_objective": finite_median(per["final_objective"]),
-        "first_stable_step": quartiles(per["first_stable_step"])["median"],
-        "final_gains": finite_median(per["final_gains"]),
-        "stage_boundaries": finite_median(per["stage_boundaries"]),
+        "initial_deployed_loss": finite_median(ok("initial_deployed_loss")),
+        "peak_deployed_loss": finite_median(ok("peak_deployed_loss")),
+        "final_loss": finite_median(ok("final_loss")),
+        "final_objective": finite_median(ok("final_objective")),
+        "first_stable_step": quartiles(ok("first_stable_step"))["median"],
+        "final_gains": finite_median(ok("final_gains")),
+        "stage_boundaries": finite_median(ok("stage_boundaries")),
         "n_diverged": int(sum(s == "diverged" for s in status)),
-        "diverged_at": [int(x) if x >= 0 else None for x in diverged_at],
+        "diverged_at": per["diverged_at"],
         "per_seed": per,
     }
     return summary
@@ -94,7 +109,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
     pc = problems["closed"]
     s0 = jax.vmap(pc.init)(keys)
     trainer = Trainer(pc.step, pc.observe, obs_dims=pc.obs_dims,
-                      diverge_above=recipe.train.diverge_above)
+                      diverge_above=_limits(pc.step, s0, recipe.train))
     results["closed"] = trainer.run(s0, steps, store=store.child("closed"),
                                     progress=prog("closed loop"),
                                     run_coords={"seed": labels})
@@ -106,7 +121,7 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         so = jax.vmap(po.init)(keys, s0.params, teacher)
         epochs = recipe.open_loop.epochs or recipe.train.epochs
         trainer_o = Trainer(po.step, po.observe, obs_dims=po.obs_dims,
-                            diverge_above=recipe.train.diverge_above)
+                            diverge_above=_limits(po.step, so, recipe.train))
         results["open"] = trainer_o.run(so, recipe.record.steps(epochs), store=store.child("open"),
                                         progress=prog("open loop"),
                                         run_coords={"seed": labels})
@@ -119,17 +134,23 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         summary[mode] = analyse_mode(res.records, res.diverged_at,
                                      recipe.n_stages if mode == "closed" else None)
     summary["stage_boundaries"] = summary["closed"]["stage_boundaries"]
-    over = {"first_stable_step": {m: quartiles(summary[m]["per_seed"]["first_stable_step"])
-                                  for m in results}}
+    # over seeds: only the seeds healthy in every phase the number reads (an open-loop student
+    # of a diverged teacher imitates a frozen, broken network)
+    healthy = {m: [st == "ok" for st in summary[m]["per_seed"]["status"]] for m in results}
+    over = {"first_stable_step": {m: quartiles([v for v, h in zip(
+        summary[m]["per_seed"]["first_stable_step"], healthy[m]) if h]) for m in results}}
     if "open" in results:
         per = summary["open"]["per_seed"]
+        both = [c and o for c, o in zip(healthy["closed"], healthy["open"])]
         above = [p is not None and p > PEAK_MARGIN * i
-                 for p, i in zip(per["peak_deployed_loss"], per["initial_deployed_loss"])]
-        over["open_peak_above_initial_fraction"] = float(np.mean(above))
-        fl = [(o, c) for o, c in zip(summary["open"]["per_seed"]["final_loss"],
-                                     summary["closed"]["per_seed"]["final_loss"])
-              if o is not None and c is not None]
+                 for p, i, h in zip(per["peak_deployed_loss"], per["initial_deployed_loss"], both)
+                 if h]
+        over["open_peak_above_initial_fraction"] = float(np.mean(above)) if above else None
+        fl = [(o, c) for o, c, h in zip(summary["open"]["per_seed"]["final_loss"],
+                                        summary["closed"]["per_seed"]["final_loss"], both)
+              if h and o is not None and c is not None]
         over["final_loss_ratio_open_over_closed"] = quartiles([o / c for o, c in fl])
+        over["n_healthy_both_phases"] = int(sum(both))
     summary["over_seeds"] = over
 
     gm = None
@@ -173,11 +194,16 @@ def _gain_path_regions(results, plant, task) -> dict:
             r, q = jax.vmap(classify)(jnp.asarray(flat[ok]))
             reg[ok], rad[ok] = np.asarray(r), np.asarray(q)
         reg, rad = reg.reshape(g.shape[:2]), rad.reshape(g.shape[:2])
-        frac = {REGION_NAMES[k]: float(np.mean(reg == k)) for k in REGION_NAMES}
+        # fractions over the seeds healthy in this phase (a diverged path stops); the depth
+        # is per seed, every seed, for the claims to pick the healthy ones
+        ok = np.asarray(res.diverged_at) < 0
+        frac = {REGION_NAMES[k]: float(np.mean(reg[:, ok] == k)) if ok.any() else None
+                for k in REGION_NAMES}
         depth = np.where(reg == OSC_UNSTABLE, rad, -np.inf).max(axis=0)
         out[mode] = {"fraction_of_steps": frac,
                      "fraction_of_seeds_entering_oscillatory_unstable":
-                         float(np.mean(np.any(reg == OSC_UNSTABLE, axis=0))),
+                         float(np.mean(np.any(reg[:, ok] == OSC_UNSTABLE, axis=0)))
+                         if ok.any() else None,
                      "max_radius_in_oscillatory_unstable": [float(d) if np.isfinite(d) else None
                                                             for d in depth]}
     return out

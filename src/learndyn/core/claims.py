@@ -76,6 +76,50 @@ def majority(flags) -> bool | None:
     return None if not decided else sum(decided) > len(decided) / 2
 
 
+# A claim is decided only when at least half of the runs it reads finished healthy (and at
+# least one did). Which runs diverge depends on the very dynamics a claim is about (say, the
+# seeds whose loss rose most), so the few survivors of a mostly diverged batch are a selected,
+# not a representative, sample; with at least half left, the claims' "most seeds" readings
+# rest on at least half of what was run. (One seed of one: it must be healthy; of two: one.)
+MIN_HEALTHY_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Healthy:
+    """The runs a claim may read: `idx`, the indices of the runs that finished without
+    diverging in every phase given; `inconclusive`, a Check to return instead when too few
+    did (else None); `note`, text for the verdict's measured string (empty when none
+    diverged)."""
+
+    idx: list[int]
+    n: int
+    inconclusive: Check | None
+    note: str
+
+    def pick(self, values) -> list:
+        """The entries of a per-run list that belong to healthy runs."""
+        return [values[i] for i in self.idx]
+
+
+def healthy_runs(*phases, what: str = "seeds") -> Healthy:
+    """The healthy runs among per-run statuses ("ok" / "diverged"), one sequence per phase
+    that a claim reads (a run counts only if it is "ok" in every one of them). Too few healthy
+    runs (fewer than MIN_HEALTHY_FRACTION of them, or none) make the claim inconclusive, with
+    the reason, e.g. "3 of 3 seeds diverged"."""
+    if not phases:
+        raise ValueError("healthy_runs needs the statuses of at least one phase")
+    n = len(phases[0])
+    if any(len(p) != n for p in phases):
+        raise ValueError(f"phases have different numbers of runs: {[len(p) for p in phases]}")
+    idx = [i for i in range(n) if all(p[i] == "ok" for p in phases)]
+    bad = n - len(idx)
+    reason = f"{bad} of {n} {what} diverged"
+    if n == 0 or not idx or len(idx) < MIN_HEALTHY_FRACTION * n:
+        why = f"{reason}: too few healthy {what} to decide" if n else f"no {what} to read"
+        return Healthy(idx, n, Check("inconclusive", why), reason)
+    return Healthy(idx, n, None, f" ({reason}, left out)" if bad else "")
+
+
 def papers() -> list[str]:
     return sorted({c.paper for c in REGISTRY.values()})
 

@@ -14,9 +14,11 @@ Every chunk has the same shape, so the program compiles once per
 problem shape; chunks are the unit of progress reporting and of checkpointing, which is what
 lets an interrupted run resume from its last record.
 
-A run whose loss or state becomes non-finite (or exceeds `diverge_above`) is frozen at its
-last finite state, its observables read NaN from then on, and `diverged_at` holds the index of
-the update that diverged; the other runs in the batch continue.
+A run whose loss or state becomes non-finite (or whose loss exceeds its `diverge_above`
+limit: one number for every run, or one per run, e.g. a multiple of each run's initial loss
+from `divergence_limits`) is frozen at its last finite state, its observables read NaN from
+then on, and `diverged_at` holds the index of the update that diverged; the other runs in the
+batch continue.
 """
 
 from __future__ import annotations
@@ -71,6 +73,20 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def divergence_limits(step: StepFn, state0, factor: float,
+                      above: float = math.inf) -> np.ndarray:
+    """Each run's loss limit for `Trainer(diverge_above=...)`: min(above, factor x the run's
+    initial loss), the initial loss being the loss that the run's first update (t = 0)
+    returns from `state0`. It is a function of the initial state alone, so a resumed run
+    computes the same limits again (nothing is stored). A run whose initial loss is not
+    positive and finite gets `above` only (a relative limit of 0 would flag every update;
+    a non-finite first loss diverges on its own)."""
+    _, loss0 = jax.jit(jax.vmap(step, in_axes=(0, None)))(state0, jnp.int32(0))
+    loss0 = np.asarray(loss0, np.float64)
+    rel = np.where(np.isfinite(loss0) & (loss0 > 0), factor * loss0, math.inf)
+    return np.minimum(rel, above)
+
+
 @dataclass
 class Trainer:
     """Compile-once, vmapped, chunked training with scheduled recording.
@@ -78,7 +94,8 @@ class Trainer:
     step, observe: per-run pure functions (see module docstring).
     obs_dims: names of each observable's trailing dims, e.g. {"eig": ("eigen",)}.
     records_per_chunk: records per compiled chunk (None: about `n_chunks` chunks per run).
-    diverge_above: a loss above this marks the run as diverged.
+    diverge_above: a loss above this marks the run as diverged: a number (every run), or an
+        array with one limit per run (see `divergence_limits`).
     run_map: optional transform of the per-run chunk (every step, divergence check, freeze
         and record of one run between two checkpoints) before it is vmapped over runs; a
         problem whose runs are best computed one (or a few) at a time passes its own (e.g.
@@ -91,31 +108,33 @@ class Trainer:
     obs_dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     records_per_chunk: int | None = None
     n_chunks: int = 10
-    diverge_above: float = math.inf
+    diverge_above: float | np.ndarray = math.inf
     run_map: Callable | None = None
 
     def __post_init__(self):
         self._chunk = jax.jit(self._chunk_impl)
 
     # -- compiled pieces ---------------------------------------------------------------
-    def _guarded_step(self, carry, t):
+    def _guarded_step(self, carry, t, limit=None):
         """One run's step, its divergence check, and the freeze: a run whose loss or new
-        state is not finite (or whose loss exceeds diverge_above) keeps its old state, and
-        `dat` (diverged at) takes the index of the step that diverged."""
+        state is not finite (or whose loss exceeds `limit`, the run's diverge_above) keeps its
+        old state, and `dat` (diverged at) takes the index of the step that diverged."""
         state, alive, dat = carry
         new, loss = self.step(state, t)
-        finite = jnp.isfinite(loss) & (loss <= self.diverge_above) & _all_finite(new)
+        limit = self.diverge_above if limit is None else limit
+        finite = jnp.isfinite(loss) & (loss <= limit) & _all_finite(new)
         ok = alive & finite
         state = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, state)
         return state, ok, jnp.where(alive & ~finite, t, dat)
 
-    def _run_chunk(self, state, alive, dat, t0, counts):
+    def _run_chunk(self, state, alive, dat, limit, t0, counts):
         """ONE run's chunk: advance by counts[i] steps then record, for each i (a scan over
-        record points). Observables of a run that has diverged read NaN."""
+        record points); `limit` is the run's diverge_above. Observables of a run that has
+        diverged read NaN."""
         def interval(carry, count):
             state, alive, dat, t = carry
             state, alive, dat = jax.lax.fori_loop(
-                0, count, lambda i, c: self._guarded_step(c, t + i), (state, alive, dat))
+                0, count, lambda i, c: self._guarded_step(c, t + i, limit), (state, alive, dat))
             obs = {k: jnp.where(alive, v, jnp.nan).astype(v.dtype)
                    if jnp.issubdtype(v.dtype, jnp.inexact) else v
                    for k, v in self.observe(state).items()}
@@ -127,8 +146,10 @@ class Trainer:
         """The chunk of every run: the per-run chunk (through `run_map` if given) vmapped
         over runs. Returns ((state, alive, dat, t), obs) with obs (record, run, ...)."""
         per_run = self.run_map(self._run_chunk) if self.run_map else self._run_chunk
-        state, alive, dat, obs = jax.vmap(per_run, in_axes=(0, 0, 0, None, None))(
-            state, alive, dat, t0, counts)
+        # each run's loss limit (a constant of the program; a scalar applies to every run)
+        limit = jnp.broadcast_to(jnp.asarray(self.diverge_above), alive.shape)
+        state, alive, dat, obs = jax.vmap(per_run, in_axes=(0, 0, 0, 0, None, None))(
+            state, alive, dat, limit, t0, counts)
         obs = {k: jnp.swapaxes(v, 0, 1) for k, v in obs.items()}
         return (state, alive, dat, t0 + jnp.sum(counts)), obs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, claim, majority, verdict
+from learndyn.core.claims import Check, claim, healthy_runs, majority, verdict
 from learndyn.core.summaries import finite_median
 
 PAPER = "li2-2025"
@@ -21,14 +21,38 @@ def _variants(src, recipe):
     return src.get(recipe).summary["variants"]
 
 
+def _status(v) -> list[str]:
+    """Each seed's status in variant v ("ok" / "diverged"); a summary written before per-seed
+    statuses has them from the events' outcomes (or, with no events, counts every seed ok)."""
+    per = v["per_seed"]
+    if "status" in per:
+        return per["status"]
+    if "events" in per:
+        return ["diverged" if e["outcome"] == "diverged" else "ok" for e in per["events"]]
+    return ["ok"] * len(next(iter(per.values())))
+
+
+def _healthy(vs: dict):
+    """(hs, stop, note) for the variants a claim reads: hs, each variant's healthy seeds
+    ({name: Healthy}); stop, an inconclusive Check when some variant has too few of them
+    (core.claims.healthy_runs), else None; note, text naming the seeds left out ("" if none).
+    The variant-level medians and fractions of the summary are over its healthy seeds."""
+    hs = {name: healthy_runs(_status(v)) for name, v in vs.items()}
+    for name, h in hs.items():
+        if h.inconclusive:
+            return hs, Check("inconclusive", f"variant {name!r}: {h.inconclusive.measured}"), ""
+    notes = [f"{name!r}{h.note}" for name, h in hs.items() if h.note]
+    return hs, None, f" [{'; '.join(notes)}]" if notes else ""
+
+
 def _fmt(x, p=".3g"):
     return "n/a" if x is None else format(x, p)
 
 
-def _gen_step(v) -> float:
-    """Median generalisation step, counting never-generalising seeds as +inf (so that a
-    setting that never groks is slower than any that does)."""
-    steps = [e["generalisation_step"] for e in v["per_seed"]["events"]]
+def _gen_step(v, h) -> float:
+    """Median generalisation step of the healthy seeds `h`, counting never-generalising seeds
+    as +inf (so that a setting that never groks is slower than any that does)."""
+    steps = [e["generalisation_step"] for e in h.pick(v["per_seed"]["events"])]
     steps = [np.inf if s is None else s for s in steps]
     return float(np.median(steps))
 
@@ -42,12 +66,16 @@ def _wd(src) -> Check:
     zero = [v for v in vs.values() if v["settings"]["weight_decay"] == 0]
     if not pos or not zero:
         return Check("inconclusive", "needs variants with eta > 0 and eta = 0")
+    _, stop, note = _healthy(vs)
+    if stop:
+        return stop
     fp = np.mean([v["fraction_generalising"] for v in pos])
     fz = np.mean([v["fraction_generalising"] for v in zero])
     tp = np.median([v["final_test_acc"] for v in pos])
     tz = np.median([v["final_test_acc"] for v in zero])
     return Check(verdict(fp >= 0.5 and fz < 0.5),
-                 f"generalising: eta>0 {fp:.0%} (test acc {tp:.3f}), eta=0 {fz:.0%} (test acc {tz:.3f})")
+                 f"generalising: eta>0 {fp:.0%} (test acc {tp:.3f}), eta=0 {fz:.0%} "
+                 f"(test acc {tz:.3f}){note}")
 
 
 @claim("li2.gf_grows_before_grokking", paper=PAPER,
@@ -55,23 +83,27 @@ def _wd(src) -> Check:
        expected=f"G_F peak >= {GF_GROWTH}x its minimum, at or before the generalisation step")
 def _gf(src) -> Check:
     vs = _variants(src, "li2-fig3")
+    hs, stop, note = _healthy(vs)
+    if stop:
+        return stop
     flags, shown = [], []
-    for v in vs.values():
+    for name, v in vs.items():
         per = v["per_seed"]
-        for e, pk in zip(per["events"], per["gf_peak_step"]):
+        for e, pk in zip(hs[name].pick(per["events"]), hs[name].pick(per["gf_peak_step"])):
             if e["generalisation_step"] is None or pk is None:
                 continue
             flags.append(pk <= e["generalisation_step"])
             shown.append((pk, e["generalisation_step"]))
     if not flags:
         return Check("inconclusive", "no seed generalised, so there is no grokking to precede")
-    growth = [g for v in vs.values()
-              for g, e in zip(v["per_seed"]["gf_growth"], v["per_seed"]["events"])
+    growth = [g for name, v in vs.items()
+              for g, e in zip(hs[name].pick(v["per_seed"]["gf_growth"]),
+                              hs[name].pick(v["per_seed"]["events"]))
               if e["generalisation_step"] is not None and g is not None]
     ok = majority(flags) and np.median(growth) >= GF_GROWTH
     return Check(verdict(ok), f"{sum(flags)}/{len(flags)} grokking seeds peak first; "
                  f"median growth x{np.median(growth):.3g}; "
-                 f"first: G_F peak at {shown[0][0]}, groks at {shown[0][1]}")
+                 f"first: G_F peak at {shown[0][0]}, groks at {shown[0][1]}{note}")
 
 
 @claim("li2.v_moves_before_w", paper=PAPER,
@@ -79,15 +111,20 @@ def _gf(src) -> Check:
        expected="V reaches half of its final distance from init before W does, in most seeds")
 def _vw(src) -> Check:
     vs = _variants(src, "li2-fig3")
-    pairs = [(pv, pw) for v in vs.values()
-             for pv, pw in zip(v["per_seed"]["half_move_step_V"], v["per_seed"]["half_move_step_W"])
+    hs, stop, note = _healthy(vs)
+    if stop:
+        return stop
+    pairs = [(pv, pw) for name, v in vs.items()
+             for pv, pw in zip(hs[name].pick(v["per_seed"]["half_move_step_V"]),
+                               hs[name].pick(v["per_seed"]["half_move_step_W"]))
              if pv is not None and pw is not None]
     if not pairs:
         return Check("inconclusive", "no recorded weight movement")
     flags = [pv < pw for pv, pw in pairs]
     return Check(verdict(majority(flags)),
                  f"{sum(flags)}/{len(flags)} seeds; median half-movement step V "
-                 f"{np.median([p[0] for p in pairs]):.0f}, W {np.median([p[1] for p in pairs]):.0f}")
+                 f"{np.median([p[0] for p in pairs]):.0f}, W {np.median([p[1] for p in pairs]):.0f}"
+                 f"{note}")
 
 
 @claim("li2.features_are_irreps", paper=PAPER,
@@ -95,13 +132,18 @@ def _vw(src) -> Check:
        expected=f">= {FEATURE_FRACTION:.0%} of active nodes with >= 90 % of power in one irrep")
 def _features(src) -> Check:
     vs = _variants(src, "li2-fig3")
-    fr = [c for v in vs.values()
-          for c, e in zip(v["per_seed"]["concentrated_node_fraction"], v["per_seed"]["events"])
+    hs, stop, note = _healthy(vs)
+    if stop:
+        return stop
+    fr = [c for name, v in vs.items()
+          for c, e in zip(hs[name].pick(v["per_seed"]["concentrated_node_fraction"]),
+                          hs[name].pick(v["per_seed"]["events"]))
           if e["outcome"] == "generalises"]
     if not fr:
         return Check("inconclusive", "no generalising run to inspect")
     return Check(verdict(np.median(fr) >= FEATURE_FRACTION),
-                 f"median concentrated fraction {np.median(fr):.2f} over {len(fr)} generalising runs")
+                 f"median concentrated fraction {np.median(fr):.2f} over {len(fr)} generalising "
+                 f"runs{note}")
 
 
 @claim("li2.large_lr_memorises", paper=PAPER,
@@ -109,14 +151,18 @@ def _features(src) -> Check:
        expected="largest lr: fewer generalising seeds and higher energy per node than the smallest")
 def _lr(src) -> Check:
     vs = _variants(src, "li2-fig7")
+    hs, stop, note = _healthy(vs)
+    if stop:
+        return stop
     by_lr = sorted(vs.values(), key=lambda v: v["settings"]["lr"])
     small, large = by_lr[0], by_lr[-1]
     # a collapsed run (all weights decayed to 0) has no defined node energy: skipped
-    energy = {id(v): finite_median(v["per_seed"]["energy_mean"]) for v in by_lr}
+    energy = {id(v): finite_median(hs[name].pick(v["per_seed"]["energy_mean"]))
+              for name, v in vs.items()}
     shown = "generalising / mean node energy: " + ", ".join(
         f"lr {v['settings']['lr']:g}: {v['fraction_generalising']:.0%} / {_fmt(energy[id(v)])} "
         f"(test acc {_fmt(v['final_test_acc'])}, groks at {_fmt(v.get('generalisation_step'))})"
-        for v in by_lr)
+        for v in by_lr) + note
     if not any(v["fraction_generalising"] > 0 for v in by_lr):
         return Check("inconclusive", "no learning rate generalised, so there is nothing to "
                      "contrast; " + shown)
@@ -131,16 +177,20 @@ def _lr(src) -> Check:
        expected="median generalisation step: zero-init < default")
 def _zero(src) -> Check:
     vs = _variants(src, "li2-fig14-16")
-    zero = [v for v in vs.values() if v["settings"]["v_scale"] == 0]
-    default = [v for v in vs.values() if v["settings"]["v_scale"] > 0]
+    zero = [n for n, v in vs.items() if v["settings"]["v_scale"] == 0]
+    default = [n for n, v in vs.items() if v["settings"]["v_scale"] > 0]
     if not zero or not default:
         return Check("inconclusive", "needs zero-init and default-init variants")
-    gz, gd = _gen_step(zero[0]), _gen_step(default[0])
+    zn, dn = zero[0], default[0]
+    hs, stop, note = _healthy({n: vs[n] for n in (zn, dn)})
+    if stop:
+        return stop
+    gz, gd = _gen_step(vs[zn], hs[zn]), _gen_step(vs[dn], hs[dn])
     if np.isinf(gz) and np.isinf(gd):
         return Check("inconclusive", "neither setting generalised")
     return Check(verdict(gz < gd), f"median generalisation step: zero-init {gz:g}, default {gd:g} "
-                 f"(inf = never); final test acc {_fmt(zero[0]['final_test_acc'])} vs "
-                 f"{_fmt(default[0]['final_test_acc'])}")
+                 f"(inf = never); final test acc {_fmt(vs[zn]['final_test_acc'])} vs "
+                 f"{_fmt(vs[dn]['final_test_acc'])}{note}")
 
 
 @claim("li2.complex_faster", paper=PAPER,
@@ -148,19 +198,23 @@ def _zero(src) -> Check:
        expected="median generalisation step complex < real, for most group sizes")
 def _complex(src) -> Check:
     vs = _variants(src, "li2-fig10-11")
+    hs, stop, note = _healthy(vs)
+    if stop:
+        return stop
     by_group: dict = {}
-    for v in vs.values():
+    for name, v in vs.items():
         s = v["settings"]
-        by_group.setdefault(s["group"], {})["complex" if s["complex_weights"] else "real"] = v
+        by_group.setdefault(s["group"], {})["complex" if s["complex_weights"] else "real"] = \
+            (v, hs[name])
     rows, flags = [], []
     for g, d in by_group.items():
         if "complex" not in d or "real" not in d:
             continue
-        gc, gr = _gen_step(d["complex"]), _gen_step(d["real"])
+        gc, gr = _gen_step(*d["complex"]), _gen_step(*d["real"])
         if np.isinf(gc) and np.isinf(gr):
             continue
         flags.append(gc < gr)
         rows.append(f"{g}: complex {gc:g} vs real {gr:g}")
     if not flags:
         return Check("inconclusive", "no group where either weight type generalised")
-    return Check(verdict(majority(flags)), "; ".join(rows))
+    return Check(verdict(majority(flags)), "; ".join(rows) + note)

@@ -51,6 +51,14 @@ class TrainCfg(Strict):
     lr: FiniteFloat = Field(1e-3, gt=0)
     weight_decay: FiniteFloat = Field(2e-4, ge=0)
     epochs: int = Field(1000, ge=1, le=100_000_000)
+    # A run diverges when its loss is non-finite or exceeds diverge_factor x its initial loss
+    # (the full-batch training loss of the first update; inf: off, the one float field that may
+    # be infinite; nan is refused by gt). 1e4 is far above what a
+    # healthy run does: measured on the CPU, the recorded training loss never exceeds its
+    # initial value (max 0.998x on li2-fig7's paper setting, Z127, K = 1024, Adam 1e-3 to
+    # 5e-3, first 400 epochs; max 0.99x in every li2 smoke recipe, Adam up to 5e-2), while
+    # Adam at lr 1e3 drives it from ~0.5 to ~5e8 (paper scale, 1e9 x) or ~2e22 (smoke).
+    diverge_factor: float = Field(1e4, gt=1)
 
 
 class VariantCfg(Strict):

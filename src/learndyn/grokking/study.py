@@ -7,6 +7,7 @@ into one vectorised batch; learning rate, weight decay and V-init scale vary ins
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 
@@ -18,7 +19,7 @@ from learndyn.core.seeds import run_keys, seed_labels
 from learndyn.core.stages import loss_stages
 from learndyn.core.store import RunStore
 from learndyn.core.summaries import finite_median
-from learndyn.core.trainer import Trainer
+from learndyn.core.trainer import Trainer, divergence_limits
 from learndyn.groups import parse_group
 from learndyn.grokking.config import Li2Recipe, variant_split
 from learndyn.grokking.model import Activation, centre_samples
@@ -97,8 +98,11 @@ def run_study(recipe: Li2Recipe, store: RunStore, progress=None, figures: bool =
         hp = {k: jnp.asarray([s[k] for s, _ in runs], jnp.float32)
               for k in ("lr", "weight_decay", "v_scale")}
         state0 = jax.vmap(prob.init)(keys, hp["lr"], hp["weight_decay"], hp["v_scale"])
+        # a loss above diverge_factor x the run's initial loss (or non-finite) diverges
+        limits = (math.inf if math.isinf(recipe.train.diverge_factor) else
+                  divergence_limits(prob.step, state0, recipe.train.diverge_factor))
         trainer = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims,
-                          run_map=prob.map_runs)
+                          run_map=prob.map_runs, diverge_above=limits)
         label = f"batch {bi + 1}/{len(batches)}"
         res = trainer.run(state0, steps, store=store.child(f"batch{bi}"),
                           progress=progress(label) if progress else None,
@@ -150,9 +154,18 @@ def _growth(g) -> float | None:
 
 
 def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
+    """Per-seed values of one variant's runs, each run's status ("ok" / "diverged") and
+    diverged step (the update's index, None if it did not), and medians / fractions over the
+    healthy runs only (a diverged run's records stop, its final state is its last finite
+    one)."""
     steps = ds.step.values
+    diverged_at = np.asarray(diverged_at)
+    status = ["diverged" if d >= 0 else "ok" for d in diverged_at]
     events = [grokking_events(steps, ds.train_acc.values[:, r], ds.test_acc.values[:, r])
               for r in range(ds.sizes["run"])]
+    for e, st in zip(events, status):
+        if st == "diverged":
+            e["outcome"] = "diverged"
     stages = []
     for r in range(ds.sizes["run"]):
         g = ds.gf_norm.values[:, r]
@@ -166,6 +179,10 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
                   for e in active_node_energies(power, energy)]
     gen_energy = [e for e, o in zip(run_energy, outcomes) if o == "generalises"]
     mem_energy = [e for e, o in zip(run_energy, outcomes) if o == "memorises"]
+    ok = [st == "ok" for st in status]
+    healthy = lambda values: [v for v, h in zip(values, ok) if h]  # noqa: E731
+    h_events, h_outcomes = healthy(events), healthy(outcomes)
+    fraction = lambda o: float(np.mean([x == o for x in h_outcomes])) if h_outcomes else None  # noqa: E731
     # the peak step of each signal (after step 0): when V / W / G_F move most
     def peak_step(var):
         v = ds[var].values[1:]
@@ -173,20 +190,22 @@ def _analyse_variant(s, ds, power, energy, diverged_at) -> dict:
                 for r in range(v.shape[1])]
     return {
         "settings": {k: v for k, v in s.items() if k != "name"},
-        "fraction_generalising": float(np.mean([o == "generalises" for o in outcomes])),
-        "fraction_memorising": float(np.mean([o == "memorises" for o in outcomes])),
-        "generalisation_step": finite_median([e["generalisation_step"] for e in events]),
-        "memorisation_step": finite_median([e["memorisation_step"] for e in events]),
-        "delay": finite_median([e["delay"] for e in events]),
-        "final_test_acc": finite_median([e["final_test_acc"] for e in events]),
-        "final_train_acc": finite_median([e["final_train_acc"] for e in events]),
-        "concentrated_node_fraction": finite_median(list(conc)),
+        "fraction_generalising": fraction("generalises"),
+        "fraction_memorising": fraction("memorises"),
+        "generalisation_step": finite_median([e["generalisation_step"] for e in h_events]),
+        "memorisation_step": finite_median([e["memorisation_step"] for e in h_events]),
+        "delay": finite_median([e["delay"] for e in h_events]),
+        "final_test_acc": finite_median([e["final_test_acc"] for e in h_events]),
+        "final_train_acc": finite_median([e["final_train_acc"] for e in h_events]),
+        "concentrated_node_fraction": finite_median(healthy(list(conc))),
         "energy_mean_generalising": finite_median(gen_energy),
         "energy_mean_memorising": finite_median(mem_energy),
-        "stage_boundaries": (np.median([b for b in stages if b], axis=0).tolist()
-                             if any(stages) else None),
-        "n_diverged": int(np.sum(np.asarray(diverged_at) >= 0)),
-        "per_seed": {"events": events, "stage_boundaries": stages,
+        "stage_boundaries": (np.median([b for b in healthy(stages) if b], axis=0).tolist()
+                             if any(healthy(stages)) else None),
+        "n_diverged": int(np.sum(diverged_at >= 0)),
+        "per_seed": {"status": status,
+                     "diverged_at": [int(d) if d >= 0 else None for d in diverged_at],
+                     "events": events, "stage_boundaries": stages,
                      "concentrated_node_fraction": conc.tolist(),
                      "energy_mean": run_energy,
                      "gf_peak_step": peak_step("gf_norm"), "cos_W_peak_step": peak_step("cos_W"),
