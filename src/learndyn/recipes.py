@@ -177,24 +177,35 @@ def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
     old = store.read_text("recipe.toml")
     if old is None:
         return None
-    if tomllib.loads(old) != tomllib.loads(recipe_toml(recipe)):  # same fields and values
+    try:
+        old_fields = tomllib.loads(old)
+    except tomllib.TOMLDecodeError as err:
+        from learndyn.core.store import StoreError
+        raise StoreError(f"{out / 'recipe.toml'}: not valid TOML ({err}); the run folder is "
+                         "damaged, delete it or choose another --out folder") from None
+    if old_fields != tomllib.loads(recipe_toml(recipe)):  # same fields and values
         raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
                             "--out folder or delete it")
     summary = store.read_summary()
-    return summary if summary is not None and summary.get("complete") else None
+    if summary is None or not summary.get("complete"):
+        return None
+    store.check_run()   # a finished run whose records are damaged is refused, not read as NaN
+    return summary
 
 
 def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> dict:
-    """Run a validated recipe into folder `out`; a finished run is read back, not recomputed."""
+    """Run a validated recipe into folder `out`; a finished run is read back, not recomputed.
+    The folder's write lock (`RunStore.lock`) is held throughout: a second writer fails."""
     from learndyn.core.store import RunStore
-    summary = finished_summary(recipe, out)
-    if summary is not None:
-        return summary
     store = RunStore(out)
-    store.write_text("recipe.toml", recipe_toml(recipe))
-    study = _studies()[recipe.study]
-    summary = study.run(recipe, store, progress=progress)
-    summary["scale"] = scale
-    summary["complete"] = True
-    store.write_summary(summary)
-    return summary
+    with store.lock():   # one writer per run folder; a second one gets a one-line error
+        summary = finished_summary(recipe, out)
+        if summary is not None:
+            return summary
+        store.write_text("recipe.toml", recipe_toml(recipe))
+        study = _studies()[recipe.study]
+        summary = study.run(recipe, store, progress=progress)
+        summary["scale"] = scale
+        summary["complete"] = True
+        store.write_summary(summary)
+        return summary
