@@ -26,9 +26,16 @@ runner = CliRunner()
 STEPS = record_steps(30, 6, 5)   # 12 records: 6 chunks of 2
 
 
+_TRAINER = []
+
+
 def trainer():
-    prob = small_problem()
-    return prob, Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims, records_per_chunk=2)
+    """One trainer for the whole file: its chunk program compiles once."""
+    if not _TRAINER:
+        prob = small_problem()
+        _TRAINER.append((prob, Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims,
+                                       records_per_chunk=2)))
+    return _TRAINER[0]
 
 
 def one_line_error(result, *needles):
