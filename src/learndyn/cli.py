@@ -129,9 +129,14 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder"),
          as_json: bool = typer.Option(False, "--json", help="print summary.json")):
     """The summary of a finished run."""
     from learndyn.core.store import RunStore
-    summary = RunStore(run_dir).read_summary()
-    if summary is None:
-        _fail(LearndynError(f"RUN: {run_dir} has no summary.json (not a finished run folder)"))
+    try:
+        store = RunStore(run_dir)
+        summary = store.read_summary()
+        if summary is None:
+            raise LearndynError(f"RUN: {run_dir} has no summary.json (not a finished run folder)")
+        store.check_run()   # every phase folder against its manifest
+    except LearndynError as err:
+        _fail(err)
     if as_json:
         out.print_json(json.dumps(summary))
     else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from learndyn.core.claims import ClaimResult, NotRun, papers, run_claims
-from learndyn.core.store import RunStore
+from learndyn.core.store import RunStore, StoreError
 from learndyn.errors import ConfigError, LearndynError
 
 
@@ -50,6 +50,8 @@ class RecipeRuns:
         hint = f"(learndyn run {recipe} --scale {self.scale})"
         try:
             summary = finished_summary(rcp, out)
+        except StoreError:
+            raise   # a damaged run folder: one line from the CLI, not a quiet "not run"
         except LearndynError:
             raise NotRun(f"not run: {out} holds a run of an older version of the recipe "
                          f"{hint}") from None

@@ -274,27 +274,32 @@ def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
         raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
                             "--out folder or delete it")
     summary = store.read_summary()
-    return summary if summary is not None and summary.get("complete") else None
+    if summary is None or not summary.get("complete"):
+        return None
+    store.check_run()   # a finished run whose records are damaged is refused, not read as NaN
+    return summary
 
 
 def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> dict:
     """Run a validated recipe into folder `out`; a finished run is read back, not recomputed.
-    A folder that cannot be written is refused before anything is trained; an OSError while
-    writing becomes one line naming --out."""
+    A folder that cannot be written is refused before anything is trained; the folder's write
+    lock (`RunStore.lock`) is held throughout, so a second writer fails in one line; an OSError
+    while writing becomes one line naming --out."""
     from learndyn.core.store import RunStore
     check_out(out)
-    summary = finished_summary(recipe, out)
-    if summary is not None:
+    store = RunStore(out)
+    with store.lock():   # one writer per run folder
+        summary = finished_summary(recipe, out)
+        if summary is not None:
+            return summary
+        try:
+            store.write_text("recipe.toml", recipe_toml(recipe))
+            study = _studies()[recipe.study]
+            summary = study.run(recipe, store, progress=progress)
+            summary["scale"] = scale
+            summary["complete"] = True
+            store.write_summary(summary)
+        except OSError as err:
+            raise LearndynError(f"--out: cannot write {err.filename or out} "
+                                f"({err.strerror or err})") from None
         return summary
-    try:
-        store = RunStore(out)
-        store.write_text("recipe.toml", recipe_toml(recipe))
-        study = _studies()[recipe.study]
-        summary = study.run(recipe, store, progress=progress)
-        summary["scale"] = scale
-        summary["complete"] = True
-        store.write_summary(summary)
-    except OSError as err:
-        raise LearndynError(f"--out: cannot write {err.filename or out} "
-                            f"({err.strerror or err})") from None
-    return summary

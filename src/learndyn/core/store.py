@@ -1,25 +1,59 @@
-"""The run store: a run's folder on disk.
+"""The run store: a run's folder on disk, crash-safe.
 
     RUN/
       recipe.toml        the resolved recipe (what was actually run)
       summary.json       headline scalars of the finished run
       figures/           PNG (and PDF) figures
+      .lock              held (fcntl.flock) by the process writing RUN; holder: pid, host, time
       <phase>/           one folder per trained phase (e.g. closed/, open/):
-        records.zarr     the recorded trajectory, an xarray Dataset (dims step, run, ...)
-        checkpoint.npz   the batched training state after the last finished chunk
-        meta.json        progress: last chunk, last step, complete flag, training seconds
+        manifest.json    THE COMMIT POINT: what of this phase exists (see below)
+        records.zarr/    one immutable Zarr store per committed chunk: chunk-0000.zarr, ...
+        checkpoint-NNNN.npz   the batched training state after committed chunk NNNN
+        .lock            held by the process training this phase
 
-Records are appended chunk by chunk and the checkpoint is written after them, both through a
-temporary file and an atomic rename, so a killed process leaves a readable store that
-resumes from its last checkpoint.
+Design. A chunk is committed in four steps: (1) its records are written to
+`records.zarr/.tmp-chunk-NNNN.zarr`, every file fsynced, and the folder renamed to
+`chunk-NNNN.zarr`; (2) its checkpoint is written to `.tmp-checkpoint-NNNN.npz`, fsynced and
+renamed to `checkpoint-NNNN.npz`; (3) `manifest.json` is rewritten (temporary file, fsync,
+`os.replace`, fsync of the folder). The manifest lists every committed chunk (its steps and
+each of its files with its size), the variables (dims, shape past `step`, dtype), the
+checkpoint file and its size, the last chunk index and step, train_s and the complete flag.
+Step (3) is atomic, so a chunk's records and its checkpoint become visible together or not at
+all; (4) the previous checkpoint is deleted. Readers read only what the manifest commits.
+A writer (`Trainer.run`, under the phase lock) first deletes every uncommitted leftover
+(temporary files, chunk stores and checkpoints the manifest does not name), then resumes
+after the last committed chunk, so no step is ever recorded twice.
+
+What a run survives: SIGKILL (or a crash, or power loss, up to what fsync promises) at any
+moment, including in the middle of a record, checkpoint, manifest or summary write: the rerun
+resumes from the last committed chunk and ends with records and summary equal to those of an
+uninterrupted run. A kill leaves no stale lock (the OS releases a dead holder's flock).
+
+What it refuses, with one line (`StoreError`) naming the path and the fault, never reading
+NaN or dropping a variable silently: a committed file that is missing or has another size, a
+chunk whose variables, dims, shapes, dtypes or steps disagree with the manifest, a manifest,
+summary.json or recipe.toml that is not valid, a folder in the layout of an older learndyn,
+and a second process writing a run folder (or phase) another process holds.
+
+Testing hook: with LEARNDYN_TEST_KILL=POINT[@N] the process kills itself (SIGKILL) the N-th
+time (default 1) it reaches the injected point POINT, and LEARNDYN_TEST_SLOW=SECONDS sleeps
+that long at every point (to widen the windows that random kills hit). The points, in write
+order: records-tmp-open, records-tmp-written, records-renamed, checkpoint-tmp-written,
+checkpoint-renamed, manifest-tmp-written, manifest-replaced, text-tmp-written (any
+summary/recipe write). Not for use outside tests.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import signal
+import socket
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +63,63 @@ import xarray as xr
 
 from learndyn.errors import LearndynError
 
+MANIFEST_FORMAT = 1
+_test_hits: dict[str, int] = {}
+
+
+class StoreError(LearndynError):
+    """A run folder that fails its own consistency check, or is held by another writer."""
+
+
+def _test_point(name: str) -> None:
+    """The testing hook (see the module docstring): sleep and/or SIGKILL at a named point."""
+    slow = os.environ.get("LEARNDYN_TEST_SLOW")
+    if slow:
+        time.sleep(float(slow))
+    spec = os.environ.get("LEARNDYN_TEST_KILL")
+    if not spec:
+        return
+    point, _, nth = spec.partition("@")
+    if point != name:
+        return
+    _test_hits[name] = _test_hits.get(name, 0) + 1
+    if _test_hits[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes, point: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    _test_point(point)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _atomic_write_bytes(path, text.encode(), "text-tmp-written")
+
+
+def _files_with_sizes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_size
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def to_jsonable(obj):
@@ -54,34 +140,149 @@ def to_jsonable(obj):
     return obj
 
 
+def _variables(ds: xr.Dataset) -> dict:
+    """name -> dims, shape past `step` (sizes of the other dims), dtype, for every variable."""
+    return {name: {"dims": list(v.dims),
+                   "shape": [None if d == "step" else int(n) for d, n in zip(v.dims, v.shape)],
+                   "dtype": str(v.dtype)}
+            for name, v in ds.variables.items()}
+
+
 class RunStore:
     """A folder holding one run (or one phase of a run)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._staged: dict | None = None
 
     def child(self, name: str) -> "RunStore":
         return RunStore(self.path / name)
 
-    # -- metadata -----------------------------------------------------------------------
+    # -- locking ------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, what: str = "--out"):
+        """Hold this folder's write lock (an fcntl.flock on `.lock`, released by the OS when
+        the holder exits or is killed). A second writer gets a StoreError naming the holder."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                raise StoreError(f"{what}: {self.path} is being written by another process "
+                                 f"({holder or 'holder not yet named'}); wait for it to finish "
+                                 "or choose another folder") from None
+            info = (f"pid {os.getpid()} on host {socket.gethostname()}, since "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S %z')}")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+            try:
+                yield self
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # -- the manifest (the commit point) ------------------------------------------------
     @property
-    def _meta_path(self) -> Path:
-        return self.path / "meta.json"
+    def _manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def _manifest(self) -> dict:
+        """The committed manifest ({} when nothing is committed); StoreError when invalid."""
+        p = self._manifest_path
+        if not p.exists():
+            old = [n for n in ("meta.json", "checkpoint.npz", "records.zarr/zarr.json",
+                               "records.zarr/.zgroup") if (self.path / n).exists()]
+            if old:
+                raise StoreError(f"{self.path}: written by an older learndyn ({old[0]} without "
+                                 "manifest.json); run again into a fresh --out folder")
+            return {}
+        try:
+            m = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise StoreError(f"{p}: not valid JSON ({err}); the phase folder is damaged, "
+                             "delete it to recompute it") from None
+        keys = {"format", "chunks", "variables", "checkpoint", "chunk", "step", "complete"}
+        if not isinstance(m, dict) or not keys <= set(m) or m["format"] != MANIFEST_FORMAT:
+            raise StoreError(f"{p}: not a learndyn manifest (format {MANIFEST_FORMAT}); the "
+                             "phase folder is damaged, delete it to recompute it")
+        return m
+
+    def _write_manifest(self, m: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(self._manifest_path, json.dumps(to_jsonable(m), indent=1).encode(),
+                            "manifest-tmp-written")
+        _test_point("manifest-replaced")
+
+    def _empty_manifest(self) -> dict:
+        return {"format": MANIFEST_FORMAT, "chunks": [], "variables": {}, "checkpoint": None,
+                "chunk": None, "step": None, "complete": False}
 
     def meta(self) -> dict:
-        return json.loads(self._meta_path.read_text()) if self._meta_path.exists() else {}
+        """Progress of the committed state: chunk, step, complete, train_s (empty if none)."""
+        m = self._manifest()
+        return {k: m[k] for k in ("chunk", "step", "complete", "train_s") if k in m} if m else {}
 
-    def _write_meta(self, **kv) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        meta = self.meta()
-        meta.update(kv)
-        _atomic_write_text(self._meta_path, json.dumps(to_jsonable(meta), indent=1))
+    def _update_manifest(self, **kv) -> None:
+        m = self._manifest() or self._empty_manifest()
+        m.update(kv)
+        self._write_manifest(m)
 
     def is_complete(self) -> bool:
         return bool(self.meta().get("complete", False))
 
     def mark_complete(self) -> None:
-        self._write_meta(complete=True)
+        self._update_manifest(complete=True)
+
+    def set_train_seconds(self, seconds: float) -> None:
+        """Record the training wall time of the runs so far (all invocations together)."""
+        self._update_manifest(train_s=float(seconds))
+
+    # -- consistency ----------------------------------------------------------------------
+    def check(self) -> dict:
+        """Check this phase against its manifest, cheaply (file existence and size, shapes
+        from the Zarr metadata when records are opened); returns the manifest. Raises
+        StoreError naming the path and what is wrong."""
+        m = self._manifest()
+        for c in m.get("chunks", []):
+            root = self.records_path / c["name"]
+            for rel, size in c["files"].items():
+                f = root / rel
+                if not f.is_file():
+                    raise StoreError(f"{f}: missing (committed in {self._manifest_path}); the "
+                                     "records are damaged, delete the phase folder to recompute it")
+                if f.stat().st_size != size:
+                    raise StoreError(f"{f}: {f.stat().st_size} bytes where the manifest "
+                                     f"committed {size}; the records are damaged")
+        ck = m.get("checkpoint")
+        if ck:
+            f = self.path / ck["file"]
+            if not f.is_file() or f.stat().st_size != ck["size"]:
+                raise StoreError(f"{f}: missing or of another size than committed in "
+                                 f"{self._manifest_path}; the checkpoint is damaged")
+        return m
+
+    def _check_chunk(self, ds: xr.Dataset, c: dict, variables: dict, where: Path) -> None:
+        got = _variables(ds)
+        if set(got) != set(variables):
+            missing = sorted(set(variables) - set(got)) or sorted(set(got) - set(variables))
+            raise StoreError(f"{where}: variables {missing} differ from the manifest's; the "
+                             "records are damaged")
+        for name, spec in variables.items():
+            g = got[name]
+            if g != spec:
+                raise StoreError(f"{where}: variable {name!r} has dims {g['dims']}, shape "
+                                 f"{g['shape']}, dtype {g['dtype']} where the manifest has "
+                                 f"{spec['dims']}, {spec['shape']}, {spec['dtype']}; the "
+                                 "records are damaged")
+        n = len(c["steps"])
+        if ds.sizes.get("step") != n or list(ds["step"].values) != list(c["steps"]):
+            raise StoreError(f"{where}: steps differ from the manifest's ({n} committed); the "
+                             "records are damaged")
 
     # -- recipe and summary -------------------------------------------------------------
     def write_text(self, name: str, text: str) -> None:
@@ -90,14 +291,41 @@ class RunStore:
 
     def read_text(self, name: str) -> str | None:
         p = self.path / name
-        return p.read_text() if p.exists() else None
+        if not p.exists():
+            return None
+        try:
+            return p.read_text()
+        except UnicodeDecodeError:
+            raise StoreError(f"{p}: not UTF-8 text; the run folder is damaged") from None
 
     def write_summary(self, summary: dict) -> None:
         self.write_text("summary.json", json.dumps(to_jsonable(summary), indent=2))
 
     def read_summary(self) -> dict | None:
         txt = self.read_text("summary.json")
-        return json.loads(txt) if txt is not None else None
+        if txt is None:
+            return None
+        try:
+            s = json.loads(txt)
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{self.path / 'summary.json'}: not valid JSON ({err}); delete it "
+                             "and run again to rewrite it") from None
+        if not isinstance(s, dict):
+            raise StoreError(f"{self.path / 'summary.json'}: not a JSON object; delete it and "
+                             "run again to rewrite it")
+        return s
+
+    def phases(self) -> list["RunStore"]:
+        """The phase folders of a run folder (those holding a manifest or older records)."""
+        if not self.path.is_dir():
+            return []
+        return [RunStore(p) for p in sorted(self.path.iterdir()) if p.is_dir() and any(
+            (p / n).exists() for n in ("manifest.json", "records.zarr", "meta.json"))]
+
+    def check_run(self) -> None:
+        """Check every phase folder of this run folder (StoreError on the first fault)."""
+        for ph in self.phases():
+            ph.check()
 
     @property
     def figures(self) -> Path:
@@ -111,73 +339,143 @@ class RunStore:
         return self.path / "records.zarr"
 
     def append_records(self, ds: xr.Dataset) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.records_path.exists():
-                ds.to_zarr(self.records_path, append_dim="step", consolidated=False)
-            else:
-                ds.to_zarr(self.records_path, mode="w", consolidated=False)
-
-    def load_records(self) -> xr.Dataset:
-        """The recorded trajectory, loaded into memory (readable mid-run too)."""
-        if not self.records_path.exists():
-            return xr.Dataset()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return xr.open_zarr(self.records_path, consolidated=False).load()
-
-    def truncate_records(self, n_steps: int) -> None:
-        """Drop records past the first n_steps (written after the last checkpoint)."""
-        ds = self.load_records()
-        if "step" not in ds.dims or ds.sizes["step"] <= n_steps:
-            return
-        ds = ds.isel(step=slice(0, n_steps))
-        tmp = self.path / "records.tmp.zarr"
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        """Stage the next chunk's records: written (temporary name, fsync, rename) as an
+        immutable Zarr store, visible only once the next `save_checkpoint` commits it."""
+        m = self._manifest()
+        idx = len(m.get("chunks", []))
+        variables = _variables(ds)
+        if m.get("variables") and m["variables"] != variables:
+            raise ValueError("append_records: the chunk's variables differ from the committed "
+                             "ones")
+        if self._staged is not None:
+            raise ValueError("append_records: a chunk is already staged (save_checkpoint first)")
+        self.records_path.mkdir(parents=True, exist_ok=True)
+        name = f"chunk-{idx:04d}.zarr"
+        tmp, final = self.records_path / f".tmp-{name}", self.records_path / name
+        _remove(tmp)
+        _test_point("records-tmp-open")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds.to_zarr(tmp, mode="w", consolidated=False)
-        shutil.rmtree(self.records_path)
-        os.replace(tmp, self.records_path)
+        files = _files_with_sizes(tmp)
+        for rel in files:
+            with open(tmp / rel, "rb") as f:
+                os.fsync(f.fileno())
+        _test_point("records-tmp-written")
+        _remove(final)   # an uncommitted leftover of a killed writer
+        os.rename(tmp, final)
+        _fsync_dir(self.records_path)
+        _test_point("records-renamed")
+        self._staged = {"name": name, "index": idx, "steps": [int(s) for s in ds["step"].values],
+                        "files": files, "variables": variables}
+
+    def load_records(self) -> xr.Dataset:
+        """The committed trajectory, loaded into memory (readable mid-run too): the committed
+        chunks concatenated along `step`, each checked against the manifest."""
+        m = self.check()
+        if not m.get("chunks"):
+            return xr.Dataset()
+        parts = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for c in m["chunks"]:
+                where = self.records_path / c["name"]
+                try:
+                    ds = xr.open_zarr(where, consolidated=False).load()
+                except Exception as err:  # noqa: BLE001  (any unreadable store: one line)
+                    raise StoreError(f"{where}: unreadable Zarr store "
+                                     f"({type(err).__name__}: {' '.join(str(err).split())[:200]});"
+                                     " the records are damaged") from None
+                self._check_chunk(ds, c, m["variables"], where)
+                parts.append(ds)
+        if len(parts) == 1:
+            return parts[0]
+        return xr.concat(parts, dim="step", data_vars="minimal", coords="minimal",
+                         compat="override", join="exact", combine_attrs="override")
 
     # -- checkpoints ----------------------------------------------------------------------
     @property
-    def checkpoint_path(self) -> Path:
-        return self.path / "checkpoint.npz"
+    def checkpoint_path(self) -> Path | None:
+        """The committed checkpoint file (None when nothing is committed)."""
+        ck = self._manifest().get("checkpoint")
+        return self.path / ck["file"] if ck else None
 
     def save_checkpoint(self, state: Any, *, chunk: int, step: int,
                         diverged_at: np.ndarray, train_s: float | None = None) -> None:
+        """Write the checkpoint after chunk `chunk` and commit it, together with the staged
+        records (if any), by replacing the manifest."""
         self.path.mkdir(parents=True, exist_ok=True)
+        m = self._manifest() or self._empty_manifest()
+        staged, self._staged = self._staged, None
+        if staged is not None and staged["index"] != chunk:
+            raise ValueError(f"save_checkpoint: chunk {chunk} but the staged records are "
+                             f"chunk {staged['index']}")
         leaves = jax.tree_util.tree_leaves(state)
-        tmp = self.path / "checkpoint.tmp.npz"
+        name = f"checkpoint-{chunk:04d}.npz"
+        tmp, final = self.path / f".tmp-{name}", self.path / name
         with open(tmp, "wb") as f:
             np.savez(f, *[np.asarray(x) for x in leaves], diverged_at=np.asarray(diverged_at))
-        os.replace(tmp, self.checkpoint_path)
-        extra = {} if train_s is None else {"train_s": float(train_s)}
-        self._write_meta(chunk=chunk, step=step, complete=False, **extra)
-
-    def set_train_seconds(self, seconds: float) -> None:
-        """Record the training wall time of the runs so far (all invocations together)."""
-        self._write_meta(train_s=float(seconds))
+            f.flush()
+            os.fsync(f.fileno())
+        _test_point("checkpoint-tmp-written")
+        os.replace(tmp, final)
+        _test_point("checkpoint-renamed")
+        old = m.get("checkpoint")
+        if staged is not None:
+            m["chunks"] = m["chunks"] + [{k: staged[k] for k in ("name", "steps", "files")}]
+            m["variables"] = staged["variables"]
+        m.update(checkpoint={"file": name, "size": final.stat().st_size}, chunk=chunk,
+                 step=step, complete=False)
+        if train_s is not None:
+            m["train_s"] = float(train_s)
+        self._write_manifest(m)
+        if old and old["file"] != name:
+            _remove(self.path / old["file"])
 
     def load_checkpoint(self, template: Any) -> dict | None:
-        """The checkpointed state, shaped like `template`, or None if there is none."""
-        meta = self.meta()
-        if not self.checkpoint_path.exists() or "chunk" not in meta:
+        """The committed state, shaped like `template`, or None if there is none."""
+        m = self.check()
+        if not m.get("checkpoint"):
             return None
+        path = self.path / m["checkpoint"]["file"]
         leaves, treedef = jax.tree_util.tree_flatten(template)
         mismatch = LearndynError(f"--out: the checkpoint in {self.path} does not match this "
                                  "run's state (written by another version or recipe); use a "
                                  "fresh --out folder")
-        with np.load(self.checkpoint_path) as z:
-            if len(z.files) != len(leaves) + 1:
-                raise mismatch
-            arrays = [z[f"arr_{i}"] for i in range(len(leaves))]
-            dat = z["diverged_at"]
+        try:
+            with np.load(path) as z:
+                if len(z.files) != len(leaves) + 1:
+                    raise mismatch
+                arrays = [z[f"arr_{i}"] for i in range(len(leaves))]
+                dat = z["diverged_at"]
+        except LearndynError:
+            raise
+        except Exception as err:  # noqa: BLE001  (a damaged npz: one line)
+            raise StoreError(f"{path}: unreadable checkpoint ({type(err).__name__}); the phase "
+                             "folder is damaged, delete it to recompute it") from None
         if any(a.shape != np.shape(t) for a, t in zip(arrays, leaves)):
             raise mismatch
         state = jax.tree_util.tree_unflatten(
             treedef, [jax.numpy.asarray(a, dtype=np.asarray(t).dtype) for a, t in zip(arrays, leaves)])
-        return {"state": state, "chunk": meta["chunk"], "step": meta["step"], "diverged_at": dat}
+        return {"state": state, "chunk": m["chunk"], "step": m["step"], "diverged_at": dat}
+
+    # -- writing ------------------------------------------------------------------------
+    @contextmanager
+    def writing(self):
+        """Hold this phase's lock, check what is committed and delete every uncommitted
+        leftover of a killed writer (temporary files, chunk stores and checkpoints that the
+        manifest does not name), so that a resume starts from exactly the committed state."""
+        with self.lock(what="phase"):
+            m = self.check()
+            keep_chunks = {c["name"] for c in m.get("chunks", [])}
+            keep_ck = m["checkpoint"]["file"] if m.get("checkpoint") else None
+            if self.records_path.is_dir():
+                for p in self.records_path.iterdir():
+                    if p.name not in keep_chunks:
+                        _remove(p)
+            for p in self.path.iterdir():
+                if p.name.endswith(".tmp") or p.name.startswith(".tmp-") or (
+                        p.name.startswith("checkpoint-") and p.name != keep_ck):
+                    _remove(p)
+            self._staged = None
+            yield self

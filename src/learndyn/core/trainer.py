@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from learndyn.core.store import RunStore
+from learndyn.core.store import RunStore, StoreError
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 ObserveFn = Callable[[Any], Mapping[str, jax.Array]]
@@ -170,10 +170,19 @@ class Trainer:
         """Train a batch of runs (leading axis of every leaf of `state0`) through
         `record_steps[-1]` updates, recording at each of `record_steps`.
 
-        With a `store`, every chunk's records and a checkpoint are written before the next
-        chunk starts; a store that already holds a checkpoint resumes from it, and a complete
-        store is read back without recomputing anything.
+        With a `store`, every chunk's records and a checkpoint are committed together (see
+        `learndyn.core.store`) before the next chunk starts; a store that already holds a
+        checkpoint resumes after its last committed chunk, and a complete store is read back
+        without recomputing anything. The store's phase lock is held throughout.
         """
+        if store is None:
+            return self._run(state0, record_steps, store=None, progress=progress,
+                             run_coords=run_coords)
+        with store.writing():
+            return self._run(state0, record_steps, store=store, progress=progress,
+                             run_coords=run_coords)
+
+    def _run(self, state0, record_steps, *, store, progress, run_coords) -> RunResult:
         rec = np.asarray(record_steps, dtype=np.int64)
         if rec.ndim != 1 or len(rec) == 0 or np.any(np.diff(rec) <= 0) or rec[0] < 0:
             raise ValueError("record_steps must be a non-empty increasing array of steps >= 0")
@@ -199,7 +208,10 @@ class Trainer:
                 alive = jnp.asarray(ck["diverged_at"] < 0)
                 dat = jnp.asarray(ck["diverged_at"], jnp.int32)
                 first_chunk, t = ck["chunk"] + 1, ck["step"]
-                store.truncate_records(int(sum(len(c) for c in chunks[:first_chunk])))
+                if first_chunk > len(chunks) or int(chunks[first_chunk - 1][-1]) != t:
+                    raise StoreError(f"{store.path}: the committed chunk {ck['chunk']} (step "
+                                     f"{t}) does not match this run's record steps; use a "
+                                     "fresh --out folder")
         resumed_from = t
         coords = {"run": np.arange(n_runs)}
         for k, v in (run_coords or {}).items():
