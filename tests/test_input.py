@@ -205,7 +205,9 @@ def test_corrupt_recipe_toml_in_out(in_tmp_repo, no_training, content):
     (out / "recipe.toml").write_bytes(content)
     r = runner.invoke(app, ["run", "gb2025-fig1", "--out", str(out), "--quiet"])
     one_line_error(r, "--out", "corrupt", str(out / "recipe.toml"))
-    assert [p.name for p in out.iterdir()] == ["recipe.toml"]
+    # nothing written but the write lock's (empty) lock file, which run takes before reading
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "recipe.toml"]
+    assert (out / ".lock").read_bytes() == b""   # released: the holder's line is cleared
     assert (out / "recipe.toml").read_bytes() == content
 
 

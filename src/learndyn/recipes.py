@@ -260,7 +260,7 @@ def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
     """The summary of a finished run of exactly `recipe` in folder `out`, or None when `out`
     holds no finished run. Raises LearndynError when `out` holds a run (finished or not) of a
     different recipe, or of another version of this one, or a corrupt recipe.toml."""
-    from learndyn.core.store import RunStore
+    from learndyn.core.store import RunStore, StoreError
     store = RunStore(out)
     path = Path(out) / "recipe.toml"
     if not path.exists():
@@ -268,8 +268,9 @@ def finished_summary(recipe: BaseModel, out: Path) -> dict | None:
     try:
         old = tomllib.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise LearndynError(f"--out: {path} is corrupt ({' '.join(str(err).split())}); delete "
-                            "it or choose another --out folder") from None
+        # a damaged run folder (StoreError), which the ledger reports rather than "not run"
+        raise StoreError(f"--out: {path} is corrupt ({' '.join(str(err).split())}); delete "
+                         "it or choose another --out folder") from None
     if old != tomllib.loads(recipe_toml(recipe)):  # same fields and values
         raise LearndynError(f"--out: {out} holds a run of a different recipe; choose another "
                             "--out folder or delete it")
