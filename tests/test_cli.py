@@ -8,16 +8,9 @@ from typer.testing import CliRunner
 from learndyn.cli import app
 from learndyn.errors import ConfigError
 from learndyn.recipes import load_recipe, validate_recipe
+from _util import one_line_error
 
 runner = CliRunner()
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output  # one line, no traceback
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_list_shows_recipes():

@@ -12,6 +12,7 @@ import learndyn.recipes as recipes
 from learndyn.cli import app
 from learndyn.errors import ConfigError, LearndynError
 from learndyn.recipes import list_recipes, load_recipe, recipe_toml, run_recipe, validate_recipe
+from _util import one_line_error
 
 runner = CliRunner()
 INF, NAN = float("inf"), float("nan")
@@ -29,14 +30,6 @@ def refused(recipe, override, field, *needles):
     for n in needles:
         assert n in msg, msg
     return msg
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output  # one line, no traceback
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 @pytest.fixture()

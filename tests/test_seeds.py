@@ -100,18 +100,24 @@ TRAJ_RTOL = 1e-4
 GAINS_RTOL = 1e-3
 
 
-def test_closedloop_batch_member_starts_as_the_seed_alone(tmp_path, monkeypatch):
-    """Seeds 5, 6, 7 in one batch: the run labelled 7 has the initial state (key, weights,
-    evaluation episodes) of seed = 7 alone (the studies are stopped before training)."""
+def _gb_initial_states(tmp_path, monkeypatch, batches):
+    """For each (seed, seeds): the initial batched state of gb2025-fig1 (smoke) and its seed
+    labels, from a study stopped before training."""
     import learndyn.closedloop.study as study
-    states = []
-    for seed, seeds in ((5, 3), (7, 1)):
+    out = []
+    for seed, seeds in batches:
         rcp = load_recipe("gb2025-fig1", "smoke", {"seed": seed, "seeds": seeds})
         seen = _capture_initial_states(monkeypatch, study, stop=True)
         with pytest.raises(_Stop):
             study.run_study(rcp, RunStore(tmp_path / f"s{seed}"), figures=False)
-        states.append((seen[0], list(seen.coords["seed"])))
-    (sb, lb), (sa, la) = states
+        out.append((seen[0], list(seen.coords["seed"])))
+    return out
+
+
+def test_closedloop_batch_member_starts_as_the_seed_alone(tmp_path, monkeypatch):
+    """Seeds 5, 6, 7 in one batch: the run labelled 7 has the initial state (key, weights,
+    evaluation episodes) of seed = 7 alone (the studies are stopped before training)."""
+    (sb, lb), (sa, la) = _gb_initial_states(tmp_path, monkeypatch, ((5, 3), (7, 1)))
     assert lb == [5, 6, 7] and la == [7]
     _assert_trees_equal(_run_of(sb, 2), _run_of(sa, 0))
     # the other members are other seeds
@@ -199,16 +205,8 @@ def test_seed_beyond_the_key_range_is_one_line(name, over):
 def test_largest_seed_is_allowed_and_reproduces(tmp_path, monkeypatch):
     """seed + seeds - 1 = 2**32 - 1 is allowed; the run labelled 2**32 - 1 in a batch of 2 has
     the initial state of that seed alone (the studies are stopped before training)."""
-    import learndyn.closedloop.study as study
     top = 2**32 - 1
-    states = []
-    for seed, seeds in ((top - 1, 2), (top, 1)):
-        rcp = load_recipe("gb2025-fig1", "smoke", {"seed": seed, "seeds": seeds})
-        seen = _capture_initial_states(monkeypatch, study, stop=True)
-        with pytest.raises(_Stop):
-            study.run_study(rcp, RunStore(tmp_path / f"s{seed}"), figures=False)
-        states.append((seen[0], list(seen.coords["seed"])))
-    (sb, lb), (sa, la) = states
+    (sb, lb), (sa, la) = _gb_initial_states(tmp_path, monkeypatch, ((top - 1, 2), (top, 1)))
     assert lb == [top - 1, top] and la == [top]
     _assert_trees_equal(_run_of(sb, 1), _run_of(sa, 0))
     assert not np.array_equal(_run_of(sb, 0).key, _run_of(sb, 1).key)

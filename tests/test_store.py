@@ -20,6 +20,7 @@ from learndyn.core.trainer import Trainer
 from learndyn.errors import LearndynError
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _util import one_line_error  # noqa: E402
 from test_trainer import keys, small_problem  # noqa: E402
 
 runner = CliRunner()
@@ -36,15 +37,6 @@ def trainer():
         _TRAINER.append((prob, Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims,
                                        records_per_chunk=2)))
     return _TRAINER[0]
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output  # one line, no traceback
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 class Killed(BaseException):
