@@ -29,14 +29,22 @@ def _progress(enabled: bool = True):
         return
     prog = Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-    with prog:
-        def factory(label: str):
-            task = prog.add_task(label, total=None)
 
-            def update(done: int, total: int):
-                prog.update(task, completed=done, total=total)
-            return update
+    def factory(label: str):
+        # the display starts with its first bar: a command that fails (or reads a finished
+        # run) before training prints no empty progress line above its one-line error
+        if not prog.live.is_started:
+            prog.start()
+        task = prog.add_task(label, total=None)
+
+        def update(done: int, total: int):
+            prog.update(task, completed=done, total=total)
+        return update
+    try:
         yield factory
+    finally:
+        if prog.live.is_started:
+            prog.stop()
 
 
 def _fail(err: Exception) -> None:
