@@ -21,17 +21,18 @@ with "_".)
 
 from __future__ import annotations
 
-import sys
+import importlib
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learndyn.bench_loader import load_harness
 
-from learndyn.core.bench import (BenchSettings, measure_matmul_peak, time_per_call,  # noqa: E402
-                                 time_trainer)
+_harness = load_harness(Path(__file__).resolve().parent)
+BenchSettings, measure_matmul_peak = _harness.BenchSettings, _harness.measure_matmul_peak
+time_per_call, time_trainer = _harness.time_per_call, _harness.time_trainer
 
 
 def gb_products_s(n: int = 100, batch: int = 100, horizon: int = 50) -> float:
@@ -97,8 +98,8 @@ def li2_products_s(n: int = 2016, K: int = 2048, M: int = 71) -> float:
 
 
 def main() -> None:
-    import gb_closedloop as gb
-    import li2
+    gb = importlib.import_module("learndyn_benchmarks.gb_closedloop")
+    li2 = importlib.import_module("learndyn_benchmarks.li2")
 
     settings = BenchSettings()
     chain = gb_products_s()   # one measurement, printed below and used for the gb row

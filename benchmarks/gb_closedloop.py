@@ -1,6 +1,6 @@
 """Ger & Barak closed-loop control: learndyn against a plain PyTorch training script.
 
-Benchmarks (registered with learndyn.core.bench):
+Benchmarks (registered with the harness, benchmarks/harness.py):
 
   gb-fig1-closed          Fig. 1: tanh RNN (N = 100) controlling the double integrator,
                           T = 50, batch 100, SGD lr 0.01 with gradient-norm clip 1.
@@ -33,9 +33,9 @@ import math
 
 import numpy as np
 
-from learndyn.core.bench import (Benchmark, BenchSettings, batch_note, register,
-                                  time_batch_against_single, time_torch, time_trainer,
-                                  xla_flops)
+from .harness import (Benchmark, BenchSettings, batch_note, register,
+                       time_batch_against_single, time_torch, time_trainer,
+                       xla_flops)
 
 try:
     import torch
@@ -61,13 +61,14 @@ def fig1_problem(cfg=FIG1):
     from learndyn.closedloop.agents import RNNAgent
     from learndyn.closedloop.plants import k_integrator
     from learndyn.closedloop.tasks import Regulation
-    from learndyn.closedloop.training import ControlProblem, make_optimizer
+    from learndyn.closedloop.training import ControlProblem
+    from learndyn.core.optim import make_optimizer
 
     agent = RNNAgent(n=cfg["n"], activation="tanh")
     task = Regulation(nx=2, horizon=cfg["horizon"], x0_range=cfg["x0_range"], beta=cfg["beta"],
                       time_reduction="sum")
     return ControlProblem(agent, k_integrator(2, 1.0), task,
-                          make_optimizer("sgd", cfg["lr"], cfg["clip"]), "closed",
+                          make_optimizer("sgd", cfg["lr"], clip=cfg["clip"]), "closed",
                           batch=cfg["batch"])
 
 
@@ -75,7 +76,8 @@ def fig6_problem(cfg=FIG6):
     from learndyn.closedloop.agents import InitSpec, RNNAgent
     from learndyn.closedloop.plants import PointMass2D
     from learndyn.closedloop.tasks import SinusoidTracking
-    from learndyn.closedloop.training import ControlProblem, make_optimizer
+    from learndyn.closedloop.training import ControlProblem
+    from learndyn.core.optim import make_optimizer
 
     agent = RNNAgent(n=cfg["n"], n_in=4, n_out=2, activation="linear", leak=cfg["leak"],
                      w_init=InitSpec("normal", 0.2, True), w_in_init=InitSpec("uniform", 0.1),
@@ -88,8 +90,8 @@ def fig6_problem(cfg=FIG6):
 def step_flops(problem) -> float:
     """FLOPs of one training epoch of one run (XLA cost analysis, time loops unrolled)."""
     import jax
-    state = problem.init(jax.random.PRNGKey(0))
-    return xla_flops(problem.step, state, 0)
+    state, consts = problem.init(jax.random.PRNGKey(0))
+    return xla_flops(problem.step, state, 0, consts)
 
 
 # -- PyTorch baseline ----------------------------------------------------------------------------

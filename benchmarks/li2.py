@@ -5,7 +5,7 @@ pairs (the other M^2 - n are the test set), Yhat = sigma(X W) V with W (2M, K), 
 K = 2048, sigma(x) = x^2, the sample-centred MSE 1/2 ||P1 (Y - Yhat)||_F^2 / n, Adam lr 1e-3
 with COUPLED L2 weight decay 2e-4, full batch (one step = one epoch).
 
-Benchmarks (registered with learndyn.core.bench):
+Benchmarks (registered with the harness, benchmarks/harness.py):
 
   li2-fig3-step       one training step (epoch), nothing recorded. Unit: step.
   li2-fig3-recorded   one training epoch with the paper's statistics recorded. The baseline
@@ -51,9 +51,9 @@ import time
 
 import numpy as np
 
-from learndyn.core.bench import (Benchmark, BenchSettings, batch_note, register,
-                                  time_batch_against_single, time_torch, time_trainer,
-                                  xla_flops)
+from .harness import (Benchmark, BenchSettings, batch_note, register,
+                       time_batch_against_single, time_torch, time_trainer,
+                       xla_flops)
 
 try:
     import torch
@@ -91,21 +91,24 @@ def _cfg(settings: BenchSettings) -> dict:
 # -- learndyn ------------------------------------------------------------------------------------
 
 def li2_problem(cfg):
-    from learndyn.grokking.model import Activation
+    from learndyn.core.activations import Activation
+    from learndyn.grokking.config import Adam, MseLoss
     from learndyn.grokking.problem import Li2Problem
     from learndyn.groups import parse_group
 
     return Li2Problem(parse_group(cfg["group"]), cfg["K"], cfg["n"], act=Activation("x2"),
-                      loss="mse", loss_reduction="mean", optimizer="adam")
+                      loss=MseLoss(reduction="mean").build(), optimizer=Adam().build())
 
 
 class _Runs:
-    """What `time_trainer` needs: `step` and a one-argument `init(key)` (lr, wd fixed).
+    """What `time_trainer` needs: `step(state, t, consts)` and a one-argument `init(key)`
+    giving a run's (state, consts) (lr, wd fixed), as in a core.world Phase.
 
     `init` is the problem's init, jitted; under vmap (time_trainer vmaps it over the keys) it
-    calls that one compiled single-run init per key and stacks the states. (Compiling the
-    vmapped init itself takes several seconds per batch size on XLA:CPU, mostly the random
-    number generation; this keeps start-up and the quick test short. The states are the same.)
+    calls that one compiled single-run init per key and stacks the states and constants.
+    (Compiling the vmapped init itself takes several seconds per batch size on XLA:CPU,
+    mostly the random number generation; this keeps start-up and the quick test short. The
+    states are the same.)
     """
 
     def __init__(self, problem, lr: float, wd: float):
@@ -125,8 +128,8 @@ class _Runs:
         def init_batched(axis_size, in_batched, keys):
             if not in_batched[0]:
                 keys = jnp.broadcast_to(keys, (axis_size,) + keys.shape)
-            states = [single(keys[i]) for i in range(axis_size)]
-            out = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *states)
+            runs = [single(keys[i]) for i in range(axis_size)]
+            out = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *runs)
             return out, jax.tree_util.tree_map(lambda _: True, out)
 
         self.init = init
@@ -141,7 +144,8 @@ def _runs_for(settings: BenchSettings) -> _Runs:
 def step_flops(runs: _Runs) -> float:
     """FLOPs of one training step of one run (XLA cost analysis)."""
     import jax
-    return xla_flops(runs.problem.step, runs.init(jax.random.PRNGKey(0)), 0)
+    state, consts = runs.init(jax.random.PRNGKey(0))
+    return xla_flops(runs.problem.step, state, 0, consts)
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,11 +169,12 @@ def time_recorded(runs: _Runs, cfg) -> tuple[float, int]:
     prob = runs.problem
     rec = record_steps(cfg["epochs"], cfg["dense_until"], cfg["per_decade"])
     per = math.ceil(len(rec) / 10)  # the trainer's default chunking (10 chunks per run)
-    tr = Trainer(prob.step, paper_observe(prob), records_per_chunk=per, run_map=prob.map_runs)
-    s0 = jax.vmap(runs.init)(jax.random.split(jax.random.PRNGKey(0), 1))
-    jax.block_until_ready(tr.run(s0, rec[:per]).state)  # compile
+    tr = Trainer(prob.step, paper_observe(prob), records_per_chunk=per, run_map=prob.map_runs,
+                 takes_consts=True)
+    s0, c0 = jax.vmap(runs.init)(jax.random.split(jax.random.PRNGKey(0), 1))
+    jax.block_until_ready(tr.run(s0, rec[:per], consts=c0).state)  # compile
     t = time.perf_counter()
-    res = tr.run(s0, rec)
+    res = tr.run(s0, rec, consts=c0)
     jax.block_until_ready(res.state)
     return (time.perf_counter() - t) / cfg["epochs"], len(rec)
 
@@ -178,9 +183,10 @@ def recorded_flops(runs: _Runs, cfg, n_records: int, step: float | None = None) 
     """learndyn FLOPs per recorded epoch: a step (`step`, computed if None) plus the epoch's
     share of the records."""
     import jax
-    state = runs.init(jax.random.PRNGKey(0))
+    state, consts = runs.init(jax.random.PRNGKey(0))
     step = step_flops(runs) if step is None else step
-    return step + n_records / cfg["epochs"] * xla_flops(paper_observe(runs.problem), state)
+    return step + n_records / cfg["epochs"] * xla_flops(paper_observe(runs.problem), state,
+                                                         consts)
 
 
 # -- PyTorch baseline ----------------------------------------------------------------------------

@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+# Strict dtype promotion in the tests (issue 10): an implicit promotion between array dtypes
+# (int32 + float32, float32 + float64) is an error, so a computation cannot silently change
+# precision. Python scalars stay weakly typed. Library code sets nothing process-wide.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

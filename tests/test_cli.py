@@ -5,6 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import learndyn.core.study as core_study
 from learndyn.cli import app
 from learndyn.errors import ConfigError
 from learndyn.recipes import load_recipe, validate_recipe
@@ -82,8 +83,7 @@ def test_rerun_of_finished_run_does_not_recompute(gb_smoke_run, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed a finished run")
     rcp = load_recipe("gb2025-fig1", "smoke")
-    monkeypatch.setattr(recipes, "_studies",
-                        lambda: {"closedloop": recipes.Study(type(rcp), boom)})
+    monkeypatch.setattr(core_study, "run_study", boom)
     again = recipes.run_recipe(rcp, out, scale="smoke")
     assert again["closed"]["final_loss"] == summary["closed"]["final_loss"]
 
@@ -114,9 +114,7 @@ def test_claims_no_run_reads_finished_runs_and_runs_nothing(gb_smoke_run, monkey
 
     def boom(*a, **k):
         raise AssertionError("--no-run ran a recipe")
-    real = recipes._studies()
-    monkeypatch.setattr(recipes, "_studies",
-                        lambda: {k: recipes.Study(v.schema, boom) for k, v in real.items()})
+    monkeypatch.setattr(core_study, "run_study", boom)
 
     def verdicts(runs_dir):
         r = runner.invoke(app, ["claims", "--scale", "smoke", "--runs-dir", str(runs_dir),

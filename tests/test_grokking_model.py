@@ -188,7 +188,7 @@ def test_complex_weights_reject_relu():
 
 def test_unknown_activation():
     with pytest.raises(ConfigError) as e:
-        Activation("tanh")
+        Activation("sigmoid")
     assert e.value.field == "activation" and "x2" in str(e.value)
 
 
@@ -325,10 +325,12 @@ def test_ipr_gini_known_values():
     p = jnp.array([[1.0, 0, 0, 0], [1, 1, 1, 1], [3, 1, 0, 0]])
     ipr_p, gini_p = jax.jit(lambda p: (ipr(p), gini(p)))(p)
     np.testing.assert_allclose(ipr_p, [1.0, 0.25, 10 / 16], rtol=1e-6)
-    # gini: one-hot -> (L-1)/L, uniform -> 0; [3,1,0,0]: mean abs diff formula
+    # gini (normalised by L - 1): one-hot -> 1, uniform -> 0; [3,1,0,0]: the mean absolute
+    # difference over twice the mean, times L / (L - 1)
     x = np.array([3.0, 1, 0, 0])
-    g_ref = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
-    np.testing.assert_allclose(gini_p, [0.75, 0.0, g_ref], rtol=1e-6, atol=1e-7)
+    L = len(x)
+    g_ref = np.abs(x[:, None] - x[None, :]).sum() / (2 * L ** 2 * x.mean()) * L / (L - 1)
+    np.testing.assert_allclose(gini_p, [1.0, 0.0, g_ref], rtol=1e-6, atol=1e-7)
 
 
 def test_node_energy_matches_numpy():
@@ -337,11 +339,14 @@ def test_node_energy_matches_numpy():
     pairs, labels, params = _data(M=M, K=K)
     Y = np.eye(M)[labels]
     Yt = Y - Y.mean(0)
-    E_raw, E_unit = jax.jit(node_energy, static_argnums=3)(params.W, pairs, jnp.asarray(Yt, jnp.float32), "x2")
+    n = len(pairs)
     W = np.asarray(params.W, np.float64)
     X = np.concatenate([np.eye(M)[pairs[:, 0]], np.eye(M)[pairs[:, 1]]], axis=1)
-    for Wc, E in ((W, E_raw), (W / np.linalg.norm(W, axis=0), E_unit)):
-        ref = 0.5 * np.sum((Yt.T @ (X @ Wc) ** 2) ** 2, axis=0)
+    for Wc in (W, W / np.linalg.norm(W, axis=0)):
+        F = hidden(Params(jnp.asarray(Wc, jnp.float32), params.V), pairs, "x2")
+        E = jax.jit(node_energy)(F, jnp.asarray(Yt, jnp.float32))
+        # E = 1/2 ||Ytil^T sigma(X w) / n||^2 (normalised by the n^2 of the squared sum)
+        ref = 0.5 * np.sum((Yt.T @ (X @ Wc) ** 2) ** 2, axis=0) / n ** 2
         np.testing.assert_allclose(E, ref, rtol=1e-5)
 
 
@@ -361,8 +366,8 @@ def test_restricted_and_excluded_loss():
         idx, Pkeep = key_irreps(params.V, proj, 1)
         logits = forward(params, pairs, "x2")
         full = cross_entropy(logits, labels)
-        re_all = restricted_and_excluded_loss(params, pairs, labels, "x2", proj, k=proj.shape[0], loss="ce")
-        re_1 = restricted_and_excluded_loss(params, pairs, labels, "x2", proj, k=1, loss="mse_class")
+        re_all = restricted_and_excluded_loss(params, pairs, labels, "x2", proj, k=proj.shape[0])
+        re_1 = restricted_and_excluded_loss(params, pairs, labels, "x2", proj, k=1, loss=mse_class_centred)
         return idx, Pkeep, logits, full, re_all, re_1
 
     idx, Pkeep, logits, full, (r_all, e_all), (r1, e1) = compute(params)

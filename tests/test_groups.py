@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 from learndyn.errors import ConfigError
 from learndyn.groups import (
     FiniteGroup,
+    complex_irreps,
     cyclic,
     dicyclic,
     dihedral,
@@ -165,20 +166,20 @@ def test_orders_and_structure():
 @pytest.mark.parametrize("name", ALL)
 def test_irrep_counts_and_dims(name):
     g = GROUPS[name]
-    irs = g.irreps()
+    irs = complex_irreps(g)
     assert len(irs) == len(g.conjugacy_classes())
     assert sum(ir.dim**2 for ir in irs) == g.order
     assert irs[0].name == "trivial" and np.allclose(irs[0].character, 1.0, atol=TOL)
     if name in EXPECTED_DIMS:
         assert sorted(ir.dim for ir in irs) == EXPECTED_DIMS[name]
-    assert g.irreps()[0] is irs[0], "irreps must be cached"
+    assert complex_irreps(g)[0] is irs[0], "irreps must be cached"
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_irreps_are_unitary_homomorphisms(name):
     g = GROUPS[name]
     t = g.table
-    for ir in g.irreps():
+    for ir in complex_irreps(g):
         d = ir.dim
         mats = ir.matrices
         assert mats.shape == (g.order, d, d) and mats.dtype == np.complex128
@@ -194,7 +195,7 @@ def test_irreps_are_unitary_homomorphisms(name):
 def test_character_orthogonality(name):
     g = GROUPS[name]
     m = g.order
-    chi = np.stack([ir.character for ir in g.irreps()])  # (n, M)
+    chi = np.stack([ir.character for ir in complex_irreps(g)])  # (n, M)
     # First kind: <chi_i, chi_j> = delta_ij.
     assert np.max(np.abs(chi @ chi.conj().T / m - np.eye(len(chi)))) < TOL
     # Second kind: sum_k chi_k(g) conj chi_k(h) = |C_G(g)| if g ~ h else 0.
@@ -209,7 +210,7 @@ def test_schur_orthogonality_of_matrix_elements(name):
     g = GROUPS[name]
     m = g.order
     # Columns sqrt(d/M) D^k_ab(g) over all (k, a, b) form an M x M unitary matrix.
-    cols = [np.sqrt(ir.dim / m) * ir.matrices.reshape(m, -1) for ir in g.irreps()]
+    cols = [np.sqrt(ir.dim / m) * ir.matrices.reshape(m, -1) for ir in complex_irreps(g)]
     phi = np.concatenate(cols, axis=1)
     assert phi.shape == (m, m)
     assert np.max(np.abs(phi.conj().T @ phi - np.eye(m))) < TOL
@@ -219,7 +220,7 @@ def test_schur_orthogonality_of_matrix_elements(name):
 def test_real_forms(name):
     g = GROUPS[name]
     t = g.table
-    for ir in g.irreps():
+    for ir in complex_irreps(g):
         rf = ir.real_form
         assert np.isrealobj(rf)
         n = ir.dim if ir.indicator == 1 else 2 * ir.dim
@@ -241,7 +242,7 @@ def test_frobenius_schur_indicator(name):
     g = GROUPS[name]
     rng = np.random.default_rng(0)
     sq = g.table[np.arange(g.order), np.arange(g.order)]
-    for ir in g.irreps():
+    for ir in complex_irreps(g):
         assert ir.indicator == round(float(np.mean(ir.character[sq]).real))
         # Independent check: real type <=> symmetric invariant bilinear form, quaternionic
         # <=> antisymmetric one, complex <=> none.
@@ -252,25 +253,25 @@ def test_frobenius_schur_indicator(name):
 
 
 def test_specific_indicators_and_max_dims():
-    q8 = GROUPS["Q8"].irreps()
+    q8 = complex_irreps(GROUPS["Q8"])
     assert [ir.indicator for ir in q8].count(-1) == 1
     (quat,) = [ir for ir in q8 if ir.indicator == -1]
     assert quat.dim == 2
     assert all(ir.indicator == 1 for ir in q8 if ir is not quat)
-    assert all(ir.indicator == 1 for ir in GROUPS["D5"].irreps())
-    assert all(ir.indicator == 1 for ir in GROUPS["D6"].irreps())
-    assert sorted(ir.indicator for ir in GROUPS["Dic3"].irreps()) == [-1, 0, 0, 1, 1, 1]
-    z7 = GROUPS["Z7"].irreps()
+    assert all(ir.indicator == 1 for ir in complex_irreps(GROUPS["D5"]))
+    assert all(ir.indicator == 1 for ir in complex_irreps(GROUPS["D6"]))
+    assert sorted(ir.indicator for ir in complex_irreps(GROUPS["Dic3"])) == [-1, 0, 0, 1, 1, 1]
+    z7 = complex_irreps(GROUPS["Z7"])
     assert [ir.indicator for ir in z7] == [1] + [0] * 6
     for name in ("D5", "D6", "Dic3", "Q8"):
-        assert max(ir.dim for ir in GROUPS[name].irreps()) == 2
-    assert max(ir.dim for ir in dihedral(9).irreps()) == 2
-    assert max(ir.dim for ir in dicyclic(4).irreps()) == 2
+        assert max(ir.dim for ir in complex_irreps(GROUPS[name])) == 2
+    assert max(ir.dim for ir in complex_irreps(dihedral(9))) == 2
+    assert max(ir.dim for ir in complex_irreps(dicyclic(4))) == 2
 
 
 def test_cyclic_closed_form():
     M = 12
-    irs = cyclic(M).irreps()
+    irs = complex_irreps(cyclic(M))
     m = np.arange(M)
     for j, ir in enumerate(irs):
         assert np.max(np.abs(ir.character - np.exp(2j * np.pi * j * m / M))) < TOL
@@ -282,7 +283,7 @@ def test_cyclic_closed_form():
 def test_numerical_algorithm_matches_closed_forms(name):
     """The general table-based algorithm reproduces the cyclic/tensor-product characters."""
     g = GROUPS[name]
-    ref = np.stack([ir.character for ir in g.irreps()])
+    ref = np.stack([ir.character for ir in complex_irreps(g)])
     num = np.stack([ir.character for ir in numerical_irreps(FiniteGroup("plain", g.table))])
     assert num.shape == ref.shape
     dist = np.abs(num[:, None, :] - ref[None, :, :]).max(axis=2)
@@ -293,7 +294,7 @@ def test_numerical_algorithm_matches_closed_forms(name):
 @pytest.mark.parametrize("name", ALL)
 def test_real_irreps_grouping(name):
     g = GROUPS[name]
-    irs = g.irreps()
+    irs = complex_irreps(g)
     rirs = real_irreps(g)
     assert rirs[0].name == "trivial" and rirs[0].members == (0,) and rirs[0].kind == "real"
     members = sorted(i for r in rirs for i in r.members)
@@ -341,7 +342,7 @@ def test_projector_matches_defining_formula(name):
     g = GROUPS[name]
     rng = np.random.default_rng(1)
     f = rng.normal(size=g.order)
-    irs = g.irreps()
+    irs = complex_irreps(g)
     proj = irrep_projectors(g)
     for k, r in enumerate(real_irreps(g)):
         pf = np.zeros(g.order, dtype=complex)
@@ -404,7 +405,7 @@ def test_product_power_matches_2d_fft():
     rng = np.random.default_rng(0)
     f = rng.normal(size=28)
     fft_pow = np.abs(np.fft.fft2(f.reshape(4, 7))) ** 2 / 28
-    irs = g.irreps()
+    irs = complex_irreps(g)
     p = irrep_power(g, f)
     for k, r in enumerate(real_irreps(g)):
         want = 0.0
@@ -483,3 +484,67 @@ def test_constructor_argument_errors():
         with pytest.raises(ConfigError) as info:
             bad()
         assert "\n" not in str(info.value) and info.value.field == "group"
+
+
+# -- module structure and immutability -------------------------------------------------------
+def _fresh(code: str) -> str:
+    """stdout of `code` run in a fresh interpreter (src/ on the path)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_base_does_not_import_irreps():
+    """groups.base and groups.irreps used to import each other (FiniteGroup.irreps imported
+    irreps.compute_irreps). base now stands alone: importing it and using every part of a
+    group that base defines loads no representation code, and irreps imports base alone."""
+    out = _fresh(
+        "import sys\n"
+        "from learndyn.groups.base import FiniteGroup\n"
+        "g = FiniteGroup('Z3', [[0, 1, 2], [1, 2, 0], [2, 0, 1]])\n"
+        "g.inverse, g.class_index, g.conjugacy_classes(), g.is_abelian, hash(g)\n"
+        "assert g.cached('k', lambda: 7) == 7\n"
+        "print(sorted(m for m in sys.modules if m.startswith('learndyn.groups.')))\n")
+    assert out.strip() == "['learndyn.groups.base']"
+    out = _fresh(
+        "import sys\n"
+        "from learndyn.groups.irreps import complex_irreps\n"
+        "from learndyn.groups.base import FiniteGroup\n"
+        "print(len(complex_irreps(FiniteGroup('Z5', [[(a + b) % 5 for b in range(5)] "
+        "for a in range(5)]))))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('learndyn.groups.')))\n")
+    n, mods = out.strip().splitlines()
+    assert n == "5"
+    assert mods == "['learndyn.groups.base', 'learndyn.groups.irreps', 'learndyn.groups.realform']"
+
+
+def test_base_source_names_no_irreps_import():
+    """Also no import of irreps hidden inside a function of base (the old cycle was one)."""
+    import ast
+    from pathlib import Path
+
+    import learndyn.groups.base as base
+    tree = ast.parse(Path(base.__file__).read_text())
+    imported = [n.module if isinstance(n, ast.ImportFrom) else a.name
+                for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names]
+    assert not [m for m in imported if m and m.startswith("learndyn")], imported
+
+
+def test_group_is_immutable_and_caches_explicitly():
+    g = cyclic(6)
+    for attr in ("name", "table", "elements", "factors"):
+        with pytest.raises(AttributeError):
+            setattr(g, attr, None)
+    with pytest.raises(ValueError):
+        g.table[0, 0] = 1   # read-only array
+    irs = complex_irreps(g)
+    assert complex_irreps(g)[0] is irs[0]            # cached on the group
+    assert complex_irreps(cyclic(6))[0] is not irs[0]  # per instance
+    assert parse_group("Q8").name == "Q8" and parse_group("Q8").table.tolist() == \
+        dicyclic(2).table.tolist()

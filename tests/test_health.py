@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learndyn.closedloop import study as cl_study
 from learndyn.core.claims import NotRun, run_claims
 from learndyn.core.store import RunStore
+from learndyn.core.study import run_study
 from learndyn.core.trainer import Trainer
-from learndyn.grokking import study as li2_study
-from learndyn.ledger import LoadedRun, register_all
+from learndyn.ledger import LoadedRun
+from learndyn.worlds import all_claims, get_world
 from learndyn.recipes import load_recipe
 
 
@@ -30,8 +30,8 @@ class Runs:
             raise NotRun(f"not run here: {name}")
         if name not in self.done:
             rcp, out = self.made[name]
-            study = {"closedloop": cl_study, "li2": li2_study}[rcp.study]
-            self.done[name] = LoadedRun(out, study.run_study(rcp, RunStore(out), figures=False))
+            self.done[name] = LoadedRun(out, run_study(get_world(rcp.study), rcp, RunStore(out),
+                                                       figures=False))
         return self.done[name]
 
 
@@ -120,8 +120,7 @@ def gb_diverged(tmp_path_factory):
 
 def test_gb_diverged_runs_have_statuses_and_every_claim_is_inconclusive(gb_diverged):
     src, out = gb_diverged
-    register_all()
-    rows = run_claims(src, "ger-barak-2025")
+    rows = run_claims(src, all_claims(), "ger-barak-2025")
     assert len(rows) == 5
     for r in rows:
         assert r.verdict == "inconclusive", (r.id, r.measured)
@@ -175,8 +174,7 @@ def test_li2_large_lr_runs_are_flagged_and_their_claims_inconclusive(li2_diverge
     summary = src.get("li2-fig3").summary
     for vname, v in summary["variants"].items():
         assert v["n_diverged"] == 2, vname
-    register_all()
-    rows = {r.id: r for r in run_claims(src, "li2-2025")}
+    rows = {r.id: r for r in run_claims(src, all_claims(), "li2-2025")}
     read_here = {"li2.wd_needed", "li2.gf_grows_before_grokking", "li2.v_moves_before_w",
                  "li2.features_are_irreps"}     # the claims that read li2-fig3
     for cid in read_here:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import learndyn.recipes as recipes
+import learndyn.core.study as core_study
 from learndyn.cli import app
 from learndyn.errors import ConfigError, LearndynError
 from learndyn.recipes import list_recipes, load_recipe, recipe_toml, run_recipe, validate_recipe
@@ -35,12 +36,9 @@ def refused(recipe, override, field, *needles):
 @pytest.fixture()
 def no_training(monkeypatch):
     """Every study's runner fails the test: these inputs must be refused before training."""
-    real = recipes._studies()
-
     def boom(*a, **k):
         raise AssertionError("trained on bad input")
-    monkeypatch.setattr(recipes, "_studies",
-                        lambda: {k: recipes.Study(v.schema, boom) for k, v in real.items()})
+    monkeypatch.setattr(core_study, "run_study", boom)
 
 
 # -- the defects of issue 9 ---------------------------------------------------------------------
@@ -100,8 +98,10 @@ def test_li2_split_checked_for_each_variants_group():
     ("gb2025-fig1", {"train.clip": True}, "train.clip"),
     ("gb2025-fig1", {"train.diverge_above": INF}, "train.diverge_above"),
     ("gb2025-fig1", {"agent.w_init.scale": INF}, "agent.w_init.scale"),
-    ("gb2025-fig1", {"task.freqs_x": [0.1, NAN]}, "task.freqs_x.1"),
-    ("gb2025-fig1", {"task.freqs_x": []}, "task.freqs_x"),
+    ("gb2025-fig1", {"task.type": "tracking", "task.freqs_x": [0.1, NAN]}, "task.freqs_x.1"),
+    ("gb2025-fig1", {"task.type": "tracking", "task.freqs_x": []}, "task.freqs_x"),
+    ("gb2025-fig1", {"task.freqs_x": [0.1]}, "task.freqs_x"),        # not a regulation field
+    ("gb2025-fig1", {"plant.type": "cartpole"}, "plant.type"),       # lists the plants
     ("gb2025-fig1", {"task.type": "tracking"}, "task.type"),         # double integrator: ny = 1
     ("gb2025-fig1", {**LINEAR, "plant.A": [[1.0, NAN], [0.0, 1.0]]}, "plant.A.0.1"),
     ("gb2025-fig1", {"gain_map.k1": [0.2, -0.8]}, "gain_map.k1"),    # empty range
@@ -210,14 +210,12 @@ def test_failed_validation_leaves_nothing_and_the_fix_runs_there(in_tmp_repo, mo
     bad = in_tmp_repo / "experiments" / "li2-fig3.toml"
     text = bad.read_text()
     bad.write_text(text.replace("data.n = 264", "data.n = 100000"))
-    real = recipes._studies()
     ran = []
 
-    def fake(recipe, store, progress=None):
+    def fake(world, recipe, store, progress=None, figures=True):
         ran.append(recipe.name)
         return {"recipe": recipe.name}
-    monkeypatch.setattr(recipes, "_studies",
-                        lambda: {k: recipes.Study(v.schema, fake) for k, v in real.items()})
+    monkeypatch.setattr(core_study, "run_study", fake)
     out = in_tmp_repo / "out"
     r = runner.invoke(app, ["run", "li2-fig3", "--out", str(out), "--quiet"])
     one_line_error(r, "data.n")
@@ -228,12 +226,9 @@ def test_failed_validation_leaves_nothing_and_the_fix_runs_there(in_tmp_repo, mo
 
 
 def test_oserror_while_writing_is_one_line_naming_out(tmp_path, monkeypatch):
-    real = recipes._studies()
-
-    def disk_full(recipe, store, progress=None):
+    def disk_full(world, recipe, store, progress=None, figures=True):
         raise OSError(errno.ENOSPC, "No space left on device", str(store.path / "x.zarr"))
-    monkeypatch.setattr(recipes, "_studies",
-                        lambda: {k: recipes.Study(v.schema, disk_full) for k, v in real.items()})
+    monkeypatch.setattr(core_study, "run_study", disk_full)
     with pytest.raises(LearndynError, match="--out: .*No space left on device") as err:
         run_recipe(load_recipe("gb2025-fig1", "smoke"), tmp_path / "out")
     assert "\n" not in str(err.value)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from learndyn.cli import app
 from learndyn.errors import ConfigError
 from learndyn.groups import parse_group
-from learndyn.grokking.problem import Li2Problem, concentration
-from learndyn.grokking.study import grokking_events
+from learndyn.grokking.analysis import concentration, grokking_events, resolve_variant
+from learndyn.grokking.problem import Li2Problem
 from learndyn.recipes import load_recipe
 
 LI2_IDS = {"li2.wd_needed", "li2.gf_grows_before_grokking", "li2.v_moves_before_w",
@@ -63,23 +63,23 @@ def test_grokking_events():
 def test_li2_bad_fields_one_line(override, field):
     with pytest.raises(ConfigError) as err:
         rcp = load_recipe("li2-fig3", "smoke", override)
-        from learndyn.grokking.study import resolve_variant
         [resolve_variant(rcp, v) for v in rcp.variants]
     assert field in str(err.value) and "\n" not in str(err.value)
 
 
 def test_vmapped_hyperparameters_match_separate_runs():
-    """lr and weight decay live in the state: a batch of 2 settings equals 2 single runs."""
+    """lr and weight decay are per-run constants: a batch of 2 settings equals 2 single runs."""
     from learndyn.core.trainer import Trainer
     prob = Li2Problem(parse_group("Z7"), 16, n_train=30)
     key = jax.random.PRNGKey(0)
-    tr = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims)
-    both = jax.vmap(prob.init)(jnp.stack([key, key]), jnp.array([1e-3, 5e-3]),
-                               jnp.array([0.0, 1e-3]), jnp.ones(2))
-    b, _, _ = tr.advance(both, 20)
+    tr = Trainer(prob.step, prob.observe, obs_dims=prob.obs_dims, takes_consts=True)
+    both, c_both = jax.vmap(prob.init)(jnp.stack([key, key]), jnp.array([1e-3, 5e-3]),
+                                       jnp.array([0.0, 1e-3]), jnp.ones(2))
+    b, _, _ = tr.advance(both, 20, consts=c_both)
     for i, (lr, wd) in enumerate([(1e-3, 0.0), (5e-3, 1e-3)]):
-        one = jax.vmap(prob.init)(key[None], jnp.array([lr]), jnp.array([wd]), jnp.ones(1))
-        o, _, _ = tr.advance(one, 20)
+        one, c_one = jax.vmap(prob.init)(key[None], jnp.array([lr]), jnp.array([wd]),
+                                         jnp.ones(1))
+        o, _, _ = tr.advance(one, 20, consts=c_one)
         # same math, batched vs not: float32 rounding only
         np.testing.assert_allclose(b.params.W[i], o.params.W[0], rtol=1e-4, atol=1e-6)
 
@@ -135,7 +135,7 @@ def test_active_nodes_drop_decayed_nodes():
     """A node counts as active when its norm is >= ACTIVE_NORM (0.1) of the run's largest:
     squared norms 1, 0.5, 0.011 pass the 0.01 threshold, 0.009 and an all-zero node do not."""
     import numpy as np
-    from learndyn.grokking.problem import active_nodes
+    from learndyn.grokking.analysis import active_nodes
     sq = np.array([1.0, 0.5, 0.011, 0.009, 0.0])
     power = np.stack([sq * 0.25, sq * 0.75], axis=-1)        # (K, 2 irreps), rows sum to sq
     assert np.asarray(active_nodes(power)).tolist() == [True, True, True, False, False]
@@ -150,11 +150,12 @@ def test_runs_in_groups_match_one_vmapped_batch(monkeypatch):
 
     def batch_after(prob, n_steps=5):
         keys = jax.random.split(jax.random.PRNGKey(1), 3)
-        s = jax.vmap(prob.init)(keys, jnp.full(3, 2e-3), jnp.array([0.0, 1e-3, 1e-2]),
-                                jnp.ones(3))
-        s, _, _ = Trainer(prob.step, prob.observe).advance(s, n_steps)
-        return s, jax.jit(jax.vmap(prob.observe))(s), jax.jit(jax.vmap(
-            prob.observer(("test_acc", "gf_norm"))))(s)
+        s, c = jax.vmap(prob.init)(keys, jnp.full(3, 2e-3), jnp.array([0.0, 1e-3, 1e-2]),
+                                   jnp.ones(3))
+        s, _, _ = Trainer(prob.step, prob.observe, takes_consts=True).advance(s, n_steps,
+                                                                              consts=c)
+        return s, jax.jit(jax.vmap(prob.observe))(s, c), jax.jit(jax.vmap(
+            prob.observer(("test_acc", "gf_norm"))))(s, c)
 
     vmapped = batch_after(Li2Problem(parse_group("Z7"), 16, n_train=30))
     monkeypatch.setattr(problem_mod, "RUN_GROUP_BYTES", 1)
@@ -178,15 +179,16 @@ def test_divergence_guard_inside_grouped_runs(monkeypatch):
     monkeypatch.setattr(problem_mod, "RUN_GROUP_BYTES", 1)   # group of one: the map path
     prob = Li2Problem(parse_group("Z7"), 16, n_train=30)
     key = jax.random.PRNGKey(0)
-    s0 = jax.vmap(prob.init)(jnp.stack([key] * 3), jnp.array([1e-3, 2e-3, 1e6]),
-                             jnp.full(3, 1e-3), jnp.ones(3))
+    s0, c0 = jax.vmap(prob.init)(jnp.stack([key] * 3), jnp.array([1e-3, 2e-3, 1e6]),
+                                 jnp.full(3, 1e-3), jnp.ones(3))
     tr = Trainer(prob.step, prob.observer(("train_loss",)), diverge_above=1e12,
-                 run_map=prob.map_runs)
-    res = tr.run(s0, record_steps(20, 5, 5))
+                 run_map=prob.map_runs, takes_consts=True)
+    res = tr.run(s0, record_steps(20, 5, 5), consts=c0)
     assert res.status == ["ok", "ok", "diverged"]
     assert np.all(np.isfinite(np.asarray(res.state.params.W[2])))   # frozen, finite
-    plain = Trainer(prob.step, prob.observer(("train_loss",))).run(
-        jax.tree_util.tree_map(lambda x: x[:2], s0), record_steps(20, 5, 5))
+    first2 = lambda tree: jax.tree_util.tree_map(lambda x: x[:2], tree)  # noqa: E731
+    plain = Trainer(prob.step, prob.observer(("train_loss",)), takes_consts=True).run(
+        first2(s0), record_steps(20, 5, 5), consts=first2(c0))
     # float32 rounding only (the same per-run computation, mapped either way)
     np.testing.assert_allclose(res.records.train_loss.values[:, :2],
                                plain.records.train_loss.values, rtol=1e-5)

@@ -27,31 +27,56 @@ class _Seen(list):
     coords = None
 
 
-def _capture_initial_states(monkeypatch, module, stop=False):
-    """Record the initial state and run coordinates of every Trainer.run of a study module
-    (in call order); with `stop`, end the study at its first Trainer.run (nothing trained)."""
+def _capture_initial_states(monkeypatch, stop=False):
+    """Record (initial state, per-run consts) and the run coordinates of every phase that
+    core.study trains (in call order); with `stop`, end the study at its first phase
+    (nothing trained)."""
+    import learndyn.core.study as study
     from learndyn.core.trainer import Trainer
 
     seen = _Seen()
 
     class Capturing(Trainer):
         def run(self, state0, *args, **kwargs):
-            seen.append(jax.tree_util.tree_map(np.asarray, state0))
+            seen.append(jax.tree_util.tree_map(np.asarray, (state0, kwargs.get("consts"))))
             seen.coords = kwargs.get("run_coords")
             if stop:
                 raise _Stop
             return super().run(state0, *args, **kwargs)
 
-    monkeypatch.setattr(module, "Trainer", Capturing)
+    monkeypatch.setattr(study, "Trainer", Capturing)
     return seen
 
 
-def _run(name, over, tmp_path, monkeypatch, module):
-    from learndyn.recipes import _studies
+def _find(tree, name):
+    """The leaf (or subtree) called `name` anywhere in a (state, consts) pair of NamedTuples,
+    dataclasses and dicts."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif hasattr(tree, "_fields"):
+        items = ((f, getattr(tree, f)) for f in tree._fields)
+    elif isinstance(tree, (tuple, list)):
+        items = ((None, x) for x in tree)
+    elif hasattr(tree, "__dataclass_fields__"):
+        items = ((f, getattr(tree, f)) for f in tree.__dataclass_fields__)
+    else:
+        return None
+    for key, sub in items:
+        if key == name:
+            return sub
+        found = _find(sub, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _run(name, over, tmp_path, monkeypatch):
+    from learndyn.core.study import run_study
+    from learndyn.worlds import get_world
     rcp = load_recipe(name, "smoke", over)
-    seen = _capture_initial_states(monkeypatch, module)
+    seen = _capture_initial_states(monkeypatch)
     out = tmp_path / f"s{rcp.seed}-n{rcp.seeds}"
-    summary = _studies()[rcp.study].run(rcp, RunStore(out), figures=False)
+    summary = run_study(get_world(rcp.study), rcp, RunStore(out), figures=False)
     recs = {p.parent.name: RunStore(p.parent).load_records()
             for p in sorted(out.glob("*/records.zarr"))}
     return summary, recs, seen
@@ -103,25 +128,28 @@ GAINS_RTOL = 1e-3
 def _gb_initial_states(tmp_path, monkeypatch, batches):
     """For each (seed, seeds): the initial batched state of gb2025-fig1 (smoke) and its seed
     labels, from a study stopped before training."""
-    import learndyn.closedloop.study as study
+    from learndyn.core.study import run_study
+    from learndyn.worlds import get_world
     out = []
     for seed, seeds in batches:
         rcp = load_recipe("gb2025-fig1", "smoke", {"seed": seed, "seeds": seeds})
-        seen = _capture_initial_states(monkeypatch, study, stop=True)
+        seen = _capture_initial_states(monkeypatch, stop=True)
         with pytest.raises(_Stop):
-            study.run_study(rcp, RunStore(tmp_path / f"s{seed}"), figures=False)
+            run_study(get_world("closedloop"), rcp, RunStore(tmp_path / f"s{seed}"),
+                      figures=False)
         out.append((seen[0], list(seen.coords["seed"])))
     return out
 
 
 def test_closedloop_batch_member_starts_as_the_seed_alone(tmp_path, monkeypatch):
-    """Seeds 5, 6, 7 in one batch: the run labelled 7 has the initial state (key, weights,
-    evaluation episodes) of seed = 7 alone (the studies are stopped before training)."""
+    """Seeds 5, 6, 7 in one batch: the run labelled 7 has the initial state and per-run
+    constants (key, weights, evaluation episodes) of seed = 7 alone (the studies are stopped before training)."""
     (sb, lb), (sa, la) = _gb_initial_states(tmp_path, monkeypatch, ((5, 3), (7, 1)))
     assert lb == [5, 6, 7] and la == [7]
     _assert_trees_equal(_run_of(sb, 2), _run_of(sa, 0))
     # the other members are other seeds
-    assert not np.array_equal(sb.params["W"][1], sb.params["W"][2])
+    w = _find(sb, "params")["W"]
+    assert not np.array_equal(w[1], w[2])
 
 
 def test_closedloop_batch_member_records_match_the_seed_alone(gb_smoke_run, tmp_path):
@@ -153,12 +181,10 @@ LI2_SMALL = {"train.epochs": 30, "model.K": 64}
 
 
 def test_li2_batch_member_is_the_seed_alone(tmp_path, monkeypatch):
-    import learndyn.grokking.study as study
-
     _, rb, s_batch = _run("li2-fig3", {**LI2_SMALL, "seed": 5, "seeds": 3},
-                          tmp_path, monkeypatch, study)
+                          tmp_path, monkeypatch)
     _, ra, s_alone = _run("li2-fig3", {**LI2_SMALL, "seed": 7, "seeds": 1},
-                          tmp_path, monkeypatch, study)
+                          tmp_path, monkeypatch)
     (db,), (da,) = rb.values(), ra.values()
     assert list(db.seed.values) == [5, 6, 7, 5, 6, 7]
     assert list(da.seed.values) == [7, 7]
@@ -166,19 +192,21 @@ def test_li2_batch_member_is_the_seed_alone(tmp_path, monkeypatch):
     (sb,), (sa,) = s_batch, s_alone
     for ib, ia in ((2, 0), (5, 1)):   # (variant 0, seed 7), (variant 1, seed 7)
         rb_, ra_ = _run_of(sb, ib), _run_of(sa, ia)
-        np.testing.assert_array_equal(rb_.train_idx, ra_.train_idx)
-        np.testing.assert_array_equal(rb_.test_idx, ra_.test_idx)
-        _assert_trees_equal(rb_.params, ra_.params)
+        np.testing.assert_array_equal(_find(rb_, "train_idx"), _find(ra_, "train_idx"))
+        np.testing.assert_array_equal(_find(rb_, "test_idx"), _find(ra_, "test_idx"))
+        _assert_trees_equal(_find(rb_, "params"), _find(ra_, "params"))
         _assert_trees_equal(rb_, ra_)
         for var in ("train_loss", "test_loss"):
             b, a = db[var].values[:, ib], da[var].values[:, ia]
             assert _max_rel(b[:1], a[:1]) <= FIRST_RTOL, var
             assert _max_rel(b, a) <= TRAJ_RTOL, var
     # a variant's seed has the same split and init in the other variant
-    np.testing.assert_array_equal(_run_of(sb, 2).train_idx, _run_of(sb, 5).train_idx)
-    _assert_trees_equal(_run_of(sb, 2).params, _run_of(sb, 5).params)
+    np.testing.assert_array_equal(_find(_run_of(sb, 2), "train_idx"),
+                                  _find(_run_of(sb, 5), "train_idx"))
+    _assert_trees_equal(_find(_run_of(sb, 2), "params"), _find(_run_of(sb, 5), "params"))
     # seeds 5 and 6 have other splits than seed 7
-    assert not np.array_equal(_run_of(sb, 0).train_idx, _run_of(sb, 2).train_idx)
+    assert not np.array_equal(_find(_run_of(sb, 0), "train_idx"),
+                              _find(_run_of(sb, 2), "train_idx"))
 
 
 def test_keys_of_seed_zero_batches_are_unchanged():
@@ -209,4 +237,4 @@ def test_largest_seed_is_allowed_and_reproduces(tmp_path, monkeypatch):
     (sb, lb), (sa, la) = _gb_initial_states(tmp_path, monkeypatch, ((top - 1, 2), (top, 1)))
     assert lb == [top - 1, top] and la == [top]
     _assert_trees_equal(_run_of(sb, 1), _run_of(sa, 0))
-    assert not np.array_equal(_run_of(sb, 0).key, _run_of(sb, 1).key)
+    assert not np.array_equal(_find(_run_of(sb, 0), "key"), _find(_run_of(sb, 1), "key"))

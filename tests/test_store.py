@@ -16,12 +16,11 @@ import learndyn
 from learndyn.cli import app
 from learndyn.core.schedule import record_steps
 from learndyn.core.store import RunStore
-from learndyn.core.trainer import Trainer
 from learndyn.errors import LearndynError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _util import one_line_error  # noqa: E402
-from test_trainer import keys, small_problem  # noqa: E402
+from test_trainer import Trainer, init, keys, run, small_problem  # noqa: E402
 
 runner = CliRunner()
 STEPS = record_steps(30, 6, 5)   # 12 records: 6 chunks of 2
@@ -47,12 +46,12 @@ class Killed(BaseException):
 @pytest.fixture(scope="module")
 def reference():
     prob, tr = trainer()
-    return tr.run(jax.vmap(prob.init)(keys(2)), STEPS)
+    return run(tr, init(prob, keys(2)), STEPS)
 
 
 def resume_equals_reference(path, reference):
     prob, tr = trainer()
-    res = tr.run(jax.vmap(prob.init)(keys(2)), STEPS, store=RunStore(path))
+    res = run(tr, init(prob, keys(2)), STEPS, store=RunStore(path))
     np.testing.assert_array_equal(res.records.step.values, STEPS)  # no step twice
     # the same programs on the same checkpointed state: the same bits
     for name in reference.records.data_vars:
@@ -92,7 +91,7 @@ def test_kill_inside_a_records_write_resumes_identically(tmp_path, monkeypatch, 
         return real(self, store, *a, **kw)
     monkeypatch.setattr(xr.Dataset, "to_zarr", sometimes)
     with pytest.raises(Killed):
-        tr.run(jax.vmap(prob.init)(keys(2)), STEPS, store=RunStore(tmp_path / "p"))
+        run(tr, init(prob, keys(2)), STEPS, store=RunStore(tmp_path / "p"))
     monkeypatch.undo()
     partial = RunStore(tmp_path / "p").load_records()   # readable, and only whole chunks
     assert partial.sizes.get("step", 0) == 2 * at_chunk
@@ -114,7 +113,7 @@ def test_kill_between_records_and_checkpoint_does_not_duplicate(tmp_path, monkey
         monkeypatch.setattr(RunStore, "save_checkpoint", dies)
         path = tmp_path / f"k{at_chunk}"
         with pytest.raises(Killed):
-            tr.run(jax.vmap(prob.init)(keys(2)), STEPS, store=RunStore(path))
+            run(tr, init(prob, keys(2)), STEPS, store=RunStore(path))
         monkeypatch.undo()
         assert RunStore(path).load_records().sizes.get("step", 0) == 2 * at_chunk
         resume_equals_reference(path, reference)
@@ -163,7 +162,7 @@ def test_a_resized_chunk_file_and_a_corrupt_manifest_are_refused(tmp_path, refer
         store.load_records()
     prob, tr = trainer()   # and a resume refuses it too, in one line
     with pytest.raises(LearndynError, match="manifest.json"):
-        tr.run(jax.vmap(prob.init)(keys(2)), STEPS, store=store)
+        run(tr, init(prob, keys(2)), STEPS, store=store)
 
 
 # -- the CLI on a damaged finished run ------------------------------------------------------

@@ -53,63 +53,73 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _summary_table(summary: dict) -> Table:
-    t = Table(title=f"{summary.get('recipe')} ({summary.get('scale', '')}, {summary.get('seeds')} seed(s))")
-    t.add_column("quantity")
-    modes = [m for m in ("closed", "open") if m in summary]
-    for m in modes:
-        t.add_column(f"{m} loop", justify="right")
-
-    def fmt(v):
-        if v is None:
-            return "—"
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return str(v)
-    for key in ("initial_deployed_loss", "peak_deployed_loss", "final_loss", "final_objective",
-                "first_stable_step", "final_gains", "stage_boundaries", "n_diverged"):
-        if any(key in summary[m] for m in modes):
-            t.add_row(key, *[fmt(summary[m].get(key)) for m in modes])
+def _summary_table(summary: dict, rows: list) -> Table:
+    """A rich table of a world's rows: the first row names the columns, each other row is
+    (label, one value per column)."""
+    head, *body = rows
+    t = Table(title=f"{summary.get('recipe')} ({summary.get('scale', '')}, "
+                    f"{summary.get('seeds')} seed(s))")
+    t.add_column(str(head[0]))
+    for c in head[1]:
+        t.add_column(str(c), justify="right")
+    for label, values in body:
+        t.add_row(str(label), *[str(v) for v in values])
     return t
 
 
-def _print_summary(summary: dict) -> None:
-    if "closed" in summary:
-        out.print(_summary_table(summary))
-        over = summary.get("over_seeds", {})
-        if "open_peak_above_initial_fraction" in over:
-            out.print(f"open-loop deployed peak above initial: "
-                      f"{over['open_peak_above_initial_fraction']:.0%} of seeds")
-        for m, q in over.get("first_stable_step", {}).items():
-            if q["n"]:
-                out.print(f"first stable step ({m}): median {q['median']:.0f}, "
-                          f"quartiles {q['q25']:.0f}-{q['q75']:.0f} over {q['n']} stable seeds")
+def _print_summary(summary: dict, study: str | None = None) -> None:
+    """The world's table of the summary (its `table`), each theory's error lines and the
+    figures; a summary of an unknown world prints its scalars."""
+    from learndyn.core.theory import format_report
+    from learndyn.worlds import WORLDS, get_world
+    world = get_world(study) if study in WORLDS or ":" in (study or "") else None
+    rows = world.table(summary) if world is not None and hasattr(world, "table") else None
+    if rows:
+        out.print(_summary_table(summary, rows))
     else:
         from learndyn.report.text import print_generic_summary
         print_generic_summary(out, summary)
-    for f in summary.get("figures", []):
-        out.print(f"figure: {f}")
+    for name, report in (summary.get("theory") or {}).items():
+        for line in format_report(name, report):
+            out.print(line, highlight=False)
+    figs = summary.get("figures") or []
+    for name, path in (figs.items() if isinstance(figs, dict) else ((None, f) for f in figs)):
+        out.print(f"figure: {path}", highlight=False)
+
+
+SET_HELP = ("override a field after the scale's table: KEY=VALUE, KEY dotted (train.lr), "
+            "VALUE a TOML value (5e-3, true, \"x\", [1, 2]; a bare word is a string); "
+            "repeatable")
+
+
+def _overrides(sets: Optional[list[str]], seeds: Optional[int]) -> dict:
+    """--set options, then --seeds (the same as --set seeds=N, and applied last)."""
+    from learndyn.recipes import parse_sets
+    over = parse_sets(sets or [])
+    if seeds is not None:
+        over["seeds"] = seeds
+    return over
 
 
 @app.command()
 def run(recipe: str = typer.Argument(..., help="recipe name (see `learndyn list`) or a .toml path"),
         scale: str = typer.Option("smoke", help="smoke (seconds) or paper (the paper's setup)"),
         seeds: Optional[int] = typer.Option(None, help="number of seeds (one vectorised batch)"),
-        out_dir: Optional[Path] = typer.Option(None, "--out", help="run folder (default runs/NAME-SCALE-sSEEDS)"),
+        sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+        out_dir: Optional[Path] = typer.Option(None, "--out", help="run folder (default runs/"
+                                               "NAME-SCALE-sSEEDS, plus -set<hash> with --set)"),
         quiet: bool = typer.Option(False, help="no progress bars")):
     """Run a recipe: train, record, analyse, draw; prints the summary."""
     from learndyn.recipes import default_out, load_recipe, run_recipe
     try:
-        over = {"seeds": seeds} if seeds is not None else {}
+        over = _overrides(sets, seeds)
         rcp = load_recipe(recipe, scale, over)
         folder = out_dir or default_out(rcp, scale)
         with _progress(not quiet) as prog:
             summary = run_recipe(rcp, folder, progress=prog, scale=scale)
     except LearndynError as err:
         _fail(err)
-    _print_summary(summary)
+    _print_summary(summary, rcp.study)
     out.print(f"run folder: {folder}")
 
 
@@ -148,7 +158,34 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder"),
     if as_json:
         out.print_json(json.dumps(summary))
     else:
-        _print_summary(summary)
+        _print_summary(summary, summary.get("study") or _study_of(run_dir))
+        _print_resolution(run_dir, summary)
+
+
+def _study_of(run_dir: Path) -> str | None:
+    """The `study` of a run folder's recipe.toml (a summary written before summaries named
+    their world), or None."""
+    import tomllib
+    try:
+        return tomllib.loads((Path(run_dir) / "recipe.toml").read_text()).get("study")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _print_resolution(run_dir: Path, summary: dict) -> None:
+    """The scale and overrides the run was resolved with (its recipe.toml's [resolved])."""
+    from learndyn.recipes import format_overrides, read_resolution
+    try:
+        res = read_resolution(run_dir)
+    except LearndynError as err:
+        _fail(err)
+    if res is None:
+        out.print(f"scale: {summary.get('scale') or 'not recorded'}; overrides: not recorded "
+                  "(a run folder written before learndyn recorded them)", soft_wrap=True)
+    else:
+        out.print(f"scale: {res.get('scale')}; overrides: "
+                  f"{format_overrides(res.get('overrides', {}))}", highlight=False,
+                  markup=False, soft_wrap=True)   # one line, as --set options (copyable)
 
 
 @app.command()
@@ -156,22 +193,28 @@ def claims(paper: Optional[str] = typer.Option(None, help="only this paper's cla
            scale: str = typer.Option("smoke", help="smoke or paper"),
            runs_dir: Path = typer.Option(Path("runs"), help="where the recipes' runs live"),
            seeds: Optional[int] = typer.Option(None, help="seeds per recipe (default: the recipe's)"),
+           sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + "; applies "
+                                                    "to every recipe the ledger runs"),
            as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
            run: bool = typer.Option(True, "--run/--no-run",
                                     help="run recipes that have no finished run (--no-run: "
                                          "their claims are inconclusive)")):
     """Check every claim of the ledger on recorded runs (running recipes that have not run)."""
-    from learndyn.ledger import RecipeRuns, ledger
+    from learndyn.ledger import ledger
+    from learndyn.recipes import format_overrides, parse_sets
     try:
+        over = parse_sets(sets or [])
         with _progress(not as_json) as prog:
-            results = ledger(RecipeRuns(scale, runs_dir, progress=prog, seeds=seeds,
-                                        run_missing=run), paper)
+            results = ledger(_recipe_runs(scale, runs_dir, progress=prog, seeds=seeds,
+                                          run_missing=run, overrides=over), paper)
     except LearndynError as err:
         _fail(err)
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
         return
-    t = Table(title=f"claims ledger ({scale} scale)")
+    from rich.text import Text
+    t = Table(title=Text(f"claims ledger ({scale} scale"   # Text: a value's [..] is not markup
+                         + (f", --set {format_overrides(over)})" if over else ")")))
     for col in ("id", "claim", "verdict", "measured", "expected"):
         t.add_column(col, overflow="fold")
     colors = {"verified": "green", "refuted": "red", "inconclusive": "yellow"}
@@ -180,23 +223,32 @@ def claims(paper: Optional[str] = typer.Option(None, help="only this paper's cla
     out.print(t)
 
 
+def _recipe_runs(scale: str, runs_dir: Path, *, overrides: dict, **kw):
+    """The ledger's run source, with `overrides` (--set) applied to every recipe it runs."""
+    from learndyn.ledger import RecipeRuns
+    return RecipeRuns(scale, runs_dir, overrides=dict(overrides or {}), **kw)
+
+
 @app.command()
 def bench(name: Optional[str] = typer.Argument(None, help="one benchmark (default: all)"),
           as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
           quick: bool = typer.Option(False, help="tiny sizes (checks the machinery only)")):
-    """Speed against a PyTorch baseline, and the fraction of measured matmul throughput."""
-    from learndyn.core.bench import format_table, run_benchmarks
+    """Speed against a PyTorch baseline, and the fraction of measured matmul throughput
+    (the benchmarks are the repository's benchmarks/ folder: see learndyn/bench_loader.py)."""
+    from learndyn.bench_loader import load_harness
     info: dict = {}
     try:
+        harness = load_harness()
         with console.status("benchmarks") as status:
-            rows = run_benchmarks([name] if name else None, quick=quick, info=info,
-                                  progress=lambda msg: status.update(msg))
+            rows = harness.run_benchmarks([name] if name else None, quick=quick, info=info,
+                                          progress=lambda msg: status.update(msg))
     except LearndynError as err:
         _fail(err)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
-    out.print(format_table(rows, info.get("peak_flops"), info.get("notes", ())), highlight=False)
+    out.print(harness.format_table(rows, info.get("peak_flops"), info.get("notes", ())),
+              highlight=False)
 
 
 def main():  # pragma: no cover

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learndyn.core.claims import ClaimResult, NotRun, papers, run_claims
+from learndyn.core.claims import ClaimResult, NotRun, run_claims
 from learndyn.core.store import RunStore, StoreError
 from learndyn.errors import ConfigError, LearndynError
 
@@ -29,13 +29,15 @@ class RecipeRuns:
     runs_dir: Path = Path("runs")
     progress: object = None
     seeds: int | None = None   # override every recipe's number of seeds
+    overrides: dict = field(default_factory=dict)   # --set: applied to every recipe run
     run_missing: bool = True   # False: a recipe without a finished run makes its claims inconclusive
     _cache: dict = field(default_factory=dict)
 
     def get(self, recipe: str) -> LoadedRun:
         if recipe not in self._cache:
             from learndyn.recipes import default_out, load_recipe, run_recipe
-            rcp = load_recipe(recipe, self.scale, {"seeds": self.seeds} if self.seeds else None)
+            over = {**self.overrides, **({"seeds": self.seeds} if self.seeds else {})}
+            rcp = load_recipe(recipe, self.scale, over or None)
             out = default_out(rcp, self.scale, self.runs_dir)
             if self.run_missing:
                 summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
@@ -60,17 +62,11 @@ class RecipeRuns:
         return summary
 
 
-def register_all() -> None:
-    """Import every world's claims so that they register in the ledger."""
-    import learndyn.closedloop.claims  # noqa: F401
-    try:
-        import learndyn.grokking.claims  # noqa: F401
-    except ImportError:
-        pass
-
-
 def ledger(source: RecipeRuns, paper: str | None = None) -> list[ClaimResult]:
-    register_all()
-    if paper is not None and paper not in papers():
-        raise ConfigError("--paper", f"{paper!r} is not one of {papers()}")
-    return run_claims(source, paper)
+    """Every claim of the worlds in `learndyn.worlds` (of `paper`, if given), checked."""
+    from learndyn.worlds import all_claims
+    claims = all_claims()
+    known = sorted({c.paper for c in claims})
+    if paper is not None and paper not in known:
+        raise ConfigError("--paper", f"{paper!r} is not one of {known}")
+    return run_claims(source, claims, paper)

@@ -18,13 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learndyn.core.activations import Activation
 from learndyn.errors import ConfigError
 
-ACTIVATIONS = {
-    "linear": lambda x: x,
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,
-}
+# the activations an agent accepts (from the one table, learndyn.core.activations)
+ACTIVATIONS = ("linear", "tanh", "relu")
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class InitSpec:
     per_sqrt_fan_in: bool = False
 
     def sample(self, key, shape, fan_in: int, dtype=jnp.float32):
-        s = self.scale / np.sqrt(fan_in) if self.per_sqrt_fan_in else self.scale
+        s = float(self.scale / np.sqrt(fan_in)) if self.per_sqrt_fan_in else float(self.scale)
         if self.dist == "normal":
             return s * jax.random.normal(key, shape, dtype)
         return jax.random.uniform(key, shape, dtype, -s, s)
@@ -78,7 +76,7 @@ class RNNAgent:
 
     @property
     def phi(self):
-        return ACTIVATIONS[self.activation]
+        return Activation(self.activation)
 
     def init(self, key: jax.Array) -> dict:
         """Parameters: W (N, N) or U, V (N, r) + bulk (N, N); W_in (N, n_in); W_out (n_out, N)."""

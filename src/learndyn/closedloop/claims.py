@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.closedloop.study import PEAK_MARGIN
-from learndyn.core.claims import Check, claim, healthy_runs, majority, verdict
+from learndyn.closedloop.summary import PEAK_MARGIN
+from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, verdict
 from learndyn.core.summaries import finite_median, quartiles
 
 PAPER = "ger-barak-2025"
+CLAIMS = ClaimSet(PAPER)
 RECIPE = "gb2025-fig1"
 
 # A plateau falls at least ~3x more slowly (in log-loss per log-epoch) than both drops beside it.
@@ -42,8 +43,7 @@ def _healthy(summ, *modes):
                         what="seeds" if len(modes) == 1 else f"seeds (in {' or '.join(modes)} loop)")
 
 
-@claim("gb.closed.plateau", paper=PAPER,
-       text="closed-loop loss: a fast drop, a plateau, then a second drop",
+@CLAIMS.claim("gb.closed.plateau", text="closed-loop loss: a fast drop, a plateau, then a second drop",
        expected=f"stage slopes s1, s3 < 0 and |s2| <= {PLATEAU_SLOPE_RATIO} min(|s1|, |s3|)")
 def _plateau(src) -> Check:
     summ = src.get(RECIPE).summary
@@ -65,8 +65,7 @@ def _plateau(src) -> Check:
                  f"{shown[0] if shown else 'n/a'}{h.note}")
 
 
-@claim("gb.closed.stabilises_at_plateau_end", paper=PAPER,
-       text="the first stable step of P falls at the end of the closed-loop plateau",
+@CLAIMS.claim("gb.closed.stabilises_at_plateau_end", text="the first stable step of P falls at the end of the closed-loop plateau",
        expected=f"first stable step within x{BOUNDARY_FACTOR} of the plateau's end")
 def _stabilises(src) -> Check:
     summ = src.get(RECIPE).summary
@@ -89,8 +88,7 @@ def _stabilises(src) -> Check:
                  f"{shown[0] if shown else 'never stable'}{h.note}")
 
 
-@claim("gb.open.deployed_peak", paper=PAPER,
-       text="the open-loop student's deployed loss rises above its initial value before converging",
+@CLAIMS.claim("gb.open.deployed_peak", text="the open-loop student's deployed loss rises above its initial value before converging",
        expected="peak deployed loss > 1.1 x initial in most seeds")
 def _peak(src) -> Check:
     summ = src.get(RECIPE).summary
@@ -112,8 +110,7 @@ def _peak(src) -> Check:
                  f"{per['peak_step'][h.idx[0]]}); {frac:.0%} of seeds above 1.1x{h.note}")
 
 
-@claim("gb.same_final_loss", paper=PAPER,
-       text="closed- and open-loop training end at about the same (deployed) loss",
+@CLAIMS.claim("gb.same_final_loss", text="closed- and open-loop training end at about the same (deployed) loss",
        expected=f"final loss ratio open/closed within x{SAME_LOSS_FACTOR}")
 def _same(src) -> Check:
     summ = src.get(RECIPE).summary
@@ -134,8 +131,7 @@ def _same(src) -> Check:
                  f"closed {closed:.4g}, open {opened:.4g}{h.note}")
 
 
-@claim("gb.gain_paths", paper=PAPER,
-       text="closed-loop gains stay out of the unstable-oscillatory region that open-loop gains cross",
+@CLAIMS.claim("gb.gain_paths", text="closed-loop gains stay out of the unstable-oscillatory region that open-loop gains cross",
        expected=f"open max radius(A+BK) inside >= {CROSS_RADIUS}; closed depth <= open depth / "
                 f"{DEPTH_FACTOR:.0f}")
 def _gains(src) -> Check:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, field_serializer, field_validator, model_validator
 
+from learndyn.closedloop.agents import InitSpec, RNNAgent
+from learndyn.closedloop.plants import OPTIONS as PLANT_OPTIONS
+from learndyn.closedloop.tasks import OPTIONS as TASK_OPTIONS
 from learndyn.core.config import MAX_FLOATS, FiniteFloat, FloatPair, RecipeBase, Strict
+from learndyn.core.options import named_union
 from learndyn.core.schedule import Schedule
 
 
@@ -16,44 +19,14 @@ class InitCfg(Strict):
     scale: FiniteFloat = Field(0.01, ge=0)
     per_sqrt_fan_in: bool = False
 
+    def build(self) -> InitSpec:
+        return InitSpec(self.dist, self.scale, self.per_sqrt_fan_in)
 
-class PlantCfg(Strict):
-    type: Literal["k_integrator", "point_mass", "linear", "pendulum"] = "k_integrator"
-    k: int = Field(2, ge=1, le=32, description="k-integrator order")
-    dt: FiniteFloat = Field(1.0, gt=0)
-    clamp: FiniteFloat = Field(10.0, gt=0, description="point-mass state clamp")
-    A: list[list[FiniteFloat]] | None = None
-    B: list[list[FiniteFloat]] | None = None
-    C: list[list[FiniteFloat]] | None = None
-    g_over_l: FiniteFloat = Field(9.81, gt=0)
-    damping: FiniteFloat = Field(0.1, ge=0)
-    upright: bool = False
 
-    @model_validator(mode="after")
-    def _matrices(self):
-        if self.type == "linear":
-            for name in ("A", "B", "C"):
-                m = getattr(self, name)
-                if m is None:
-                    raise ValueError(f"plant.{name} is required when plant.type = 'linear'")
-                if not m or not m[0] or any(len(row) != len(m[0]) for row in m):
-                    raise ValueError(f"plant.{name} must be a non-empty matrix (a list of rows "
-                                     f"of equal, non-zero length), got {m!r}")
-            A, B, C = (np.asarray(getattr(self, n), float) for n in ("A", "B", "C"))
-            if A.ndim != 2 or A.shape[0] != A.shape[1]:
-                raise ValueError(f"plant.A must be a square matrix, got shape {A.shape}")
-            if B.ndim != 2 or B.shape[0] != A.shape[0]:
-                raise ValueError(f"plant.B must have {A.shape[0]} rows (nx), got shape {B.shape}")
-            if C.ndim != 2 or C.shape[1] != A.shape[0]:
-                raise ValueError(f"plant.C must have {A.shape[0]} columns (nx), got shape {C.shape}")
-        return self
-
-    def dims(self) -> tuple[int, int, int]:
-        """(nx, nu, ny) of the plant this config builds."""
-        if self.type == "linear":
-            return len(self.A), len(self.B[0]), len(self.C)
-        return {"k_integrator": (self.k, 1, 1), "point_mass": (4, 2, 2),
-                "pendulum": (2, 1, 1)}[self.type]
+Plant = named_union(*PLANT_OPTIONS)
+"""[plant]: one of the plants of closedloop.plants.OPTIONS, chosen by `type`."""
+Task = named_union(*TASK_OPTIONS)
+"""[task]: regulation or tracking (closedloop.tasks.OPTIONS), chosen by `type`."""
 
 
 class AgentCfg(Strict):
@@ -80,17 +53,14 @@ class AgentCfg(Strict):
                              f"(agent.rank = {self.rank}); allowed: {sorted(present)}")
         return self
 
-
-class TaskCfg(Strict):
-    type: Literal["regulation", "tracking"] = "regulation"
-    horizon: int = Field(50, ge=1, le=100_000)
-    x0_range: FiniteFloat = Field(1.0, gt=0)
-    beta: FiniteFloat = Field(0.0, ge=0)
-    time_reduction: Literal["sum", "mean"] = "sum"
-    amp: FiniteFloat = Field(2.31, gt=0)
-    freqs_x: list[FiniteFloat] = Field([0.1, 0.3], min_length=1, max_length=64)
-    freqs_y: list[FiniteFloat] = Field([0.2, 0.4], min_length=1, max_length=64)
-    ramp_s: FiniteFloat = Field(1.0, ge=0)
+    def build(self, plant, task) -> RNNAgent:
+        """The agent for `plant` and `task`: it reads the plant's observation and the task's
+        reference, and drives the plant's controls."""
+        return RNNAgent(n=self.n, n_in=plant.ny + task.n_ref, n_out=plant.nu,
+                        activation=self.activation, leak=self.leak, rank=self.rank,
+                        g_bulk=self.g_bulk, w_init=self.w_init.build(),
+                        w_in_init=self.w_in_init.build(), w_out_init=self.w_out_init.build(),
+                        uv_init=self.uv_init.build(), trainable=tuple(self.trainable))
 
 
 class TrainCfg(Strict):
@@ -155,9 +125,9 @@ class ClosedLoopRecipe(RecipeBase):
     """A closed- vs open-loop study (Ger & Barak Figs. 1-2 and any plant/agent like them)."""
 
     study: Literal["closedloop"] = "closedloop"
-    plant: PlantCfg = PlantCfg()
+    plant: Plant = PLANT_OPTIONS[0]()
     agent: AgentCfg = AgentCfg()
-    task: TaskCfg = TaskCfg()
+    task: Task = TASK_OPTIONS[0]()
     train: TrainCfg = TrainCfg()
     open_loop: OpenLoopCfg = OpenLoopCfg()
     record: Schedule = Schedule()
@@ -166,10 +136,11 @@ class ClosedLoopRecipe(RecipeBase):
 
     @model_validator(mode="after")
     def _consistent(self):
-        nx, nu, ny = self.plant.dims()
+        plant = self.plant.build()
+        nx, nu, ny = plant.nx, plant.nu, plant.ny
         # the tracking cost compares the plant's positions (all of a linear plant's state) with a
         # 2-D reference
-        if self.task.type == "tracking" and (ny != 2 or (self.plant.type == "linear" and nx != 2)):
+        if self.task.type == "tracking" and (ny != 2 or len(plant.position_index) != 2):
             raise ValueError("task.type: 'tracking' needs a plant with 2 observed positions "
                              "(plant.type = 'point_mass', or a linear plant with nx = ny = 2)")
         # floats held at once: one group of runs' BPTT trajectories (at least one run: every step

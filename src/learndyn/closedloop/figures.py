@@ -93,8 +93,9 @@ def gain_paths(results, gm: dict, path: Path) -> Path:
     return save(fig, path / "gain_paths")
 
 
-def draw_all(results, summary, gm, path: Path) -> list[str]:
-    out = [loss_curves(results, summary, path), eigen_paths(results, path)]
+def draw_all(results, summary, gm, path: Path) -> dict[str, str]:
+    """{figure name: file} of the study's figures (the gain paths only with a gain map)."""
+    out = {"loss": loss_curves(results, summary, path), "eigen": eigen_paths(results, path)}
     if gm is not None and "gains" in next(iter(results.values())).records:
-        out.append(gain_paths(results, gm, path))
-    return [str(p) for p in out]
+        out["gains"] = gain_paths(results, gm, path)
+    return {k: str(p) for k, p in out.items()}

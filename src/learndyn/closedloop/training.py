@@ -27,25 +27,20 @@ MODES = ("closed", "open_noise", "open_teacher")
 
 
 class TrainState(NamedTuple):
-    params: dict          # the agent being trained
+    """What evolves: the agent being trained and its optimiser state."""
+
+    params: dict
     opt_state: Any
+
+
+class RunConsts(NamedTuple):
+    """What one run holds fixed (core.world: a phase's consts, never checkpointed)."""
+
     key: jax.Array        # (2,) uint32, this run's key; step t uses fold_in(key, t)
     teacher: dict | None  # the teacher's parameters (open-loop modes)
     eval_x0: jax.Array    # (B_eval, nx) fixed evaluation episodes
     eval_ref: jax.Array   # (B_eval, T + 1, nr)
     lr_scale: jax.Array   # () multiplies this run's updates (sweeps of the learning rate)
-
-
-def make_optimizer(name: str, lr: float, clip: float | None = None,
-                   momentum: float = 0.0) -> optax.GradientTransformation:
-    """SGD (optionally with momentum) or Adam, after gradient-norm clipping (if clip)."""
-    if name == "sgd":
-        opt = optax.sgd(lr, momentum=momentum or None)
-    elif name == "adam":
-        opt = optax.adam(lr)
-    else:
-        raise ConfigError("train.optimizer", f"{name!r} is not one of ['adam', 'sgd']")
-    return optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,21 +70,30 @@ class ControlProblem:
 
     # -- init ---------------------------------------------------------------------------
     def init(self, key: jax.Array, params: dict | None = None,
-             teacher: dict | None = None, lr_scale: float = 1.0) -> TrainState:
-        """A run's state: `params` (default: fresh from the agent's init with `key`).
-        `lr_scale` multiplies the run's learning rate (vmap it to sweep learning rates)."""
+             teacher: dict | None = None, lr_scale: float = 1.0
+             ) -> tuple[TrainState, RunConsts]:
+        """A run's (state, consts): `params` (default: fresh from the agent's init with
+        `key`). `lr_scale` multiplies the run's learning rate (vmap it to sweep learning
+        rates)."""
         k_init, k_eval, k_run = jax.random.split(key, 3)
         if params is None:
             params = self.agent.init(k_init)
         if self.mode != "closed" and teacher is None:
             raise ConfigError("mode", f"{self.mode} training needs a teacher network")
         x0, ref = self.task.sample(k_eval, self.eval_batch)
-        return TrainState(params, self.optimizer.init(params), k_run, teacher, x0, ref,
-                          jnp.asarray(lr_scale, jnp.float32))
+        return (TrainState(params, self.optimizer.init(params)),
+                RunConsts(k_run, teacher, x0, ref, jnp.asarray(lr_scale, jnp.float32)))
 
     # -- objectives ----------------------------------------------------------------------
-    def deployed_loss(self, params, x0, ref):
+    def task_loss(self, params, x0, ref):
+        """Batch mean of the task's episode loss (the closed-loop training objective)."""
         return closed_loop_loss(self.agent, params, self.plant, self.task, x0, ref)
+
+    def deployed_loss(self, params, x0, ref):
+        """Batch mean of the deployed loss (the task's `deployed_task`: its objective, or
+        the state cost without the control term)."""
+        return closed_loop_loss(self.agent, params, self.plant, self.task.deployed_task(),
+                                x0, ref)
 
     def _imitation_inputs(self, teacher, key, batch):
         T = self.task.horizon
@@ -111,38 +115,41 @@ class ControlProblem:
         batch size when batch_reduction = "sum")."""
         if self.mode == "closed":
             x0, ref = self.task.sample(key, self.batch)
-            return self._batch_factor * self.deployed_loss(params, x0, ref)
+            return self._batch_factor * self.task_loss(params, x0, ref)
         inputs = self._imitation_inputs(teacher, key, self.batch)
         return self._batch_factor * self.imitation_loss(params, teacher,
                                                         jax.lax.stop_gradient(inputs))
 
     # -- trainer interface -----------------------------------------------------------------
-    def step(self, state: TrainState, t: jax.Array):
-        key = jax.random.fold_in(state.key, t)
-        loss, grads = jax.value_and_grad(self.objective)(state.params, state.teacher, key)
+    def step(self, state: TrainState, t: jax.Array, consts: RunConsts):
+        key = jax.random.fold_in(consts.key, t)
+        loss, grads = jax.value_and_grad(self.objective)(state.params, consts.teacher, key)
         loss = loss / self._batch_factor
         masks = self.agent.masks(state.params)
         grads = jax.tree_util.tree_map(lambda g, m: g * m, grads, masks)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        updates = jax.tree_util.tree_map(lambda u: state.lr_scale * u, updates)
+        updates = jax.tree_util.tree_map(lambda u: consts.lr_scale * u, updates)
         params = optax.apply_updates(state.params, updates)
         return state._replace(params=params, opt_state=opt_state), loss
 
     obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state")}
 
-    def observe(self, state: TrainState) -> dict:
+    def observe(self, state: TrainState, consts: RunConsts) -> dict:
         p = state.params
-        deployed = self.deployed_loss(p, state.eval_x0, state.eval_ref)
+        deployed = self.deployed_loss(p, consts.eval_x0, consts.eval_ref)
         if self.mode == "closed":
-            loss = deployed
+            # the objective on the evaluation episodes (the deployed loss when they agree)
+            loss = (deployed if self.task.deployed_task() is self.task
+                    else self.task_loss(p, consts.eval_x0, consts.eval_ref))
         else:
-            inputs = self._imitation_inputs(state.teacher, jax.random.fold_in(state.key, 2**31 - 1),
+            inputs = self._imitation_inputs(consts.teacher,
+                                            jax.random.fold_in(consts.key, 2**31 - 1),
                                             self.eval_batch)
-            loss = self.imitation_loss(p, state.teacher, inputs)
+            loss = self.imitation_loss(p, consts.teacher, inputs)
         ev = sorted_eigvals(coupled_matrix(self.agent, p, self.plant, self.task))
         out = {"loss": loss, "deployed_loss": deployed, "eig": ev.astype(jnp.complex64),
                "radius": jnp.abs(ev[0])}
         if self.fit_gains:
             out["gains"] = effective_gains(self.agent, p, self.plant, self.task,
-                                           state.eval_x0, state.eval_ref)
+                                           consts.eval_x0, consts.eval_ref)
         return out

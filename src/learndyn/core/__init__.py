@@ -1,1 +1,3 @@
-"""World-independent machinery: schedule, trainer, store, stages, spectra, claims, bench."""
+"""World-independent machinery: the World protocol and study orchestration, schedule,
+trainer, store, stages, spectra, claims, theory (predictions against the records), options,
+optimisers, activations, precision."""

@@ -1,15 +1,26 @@
 """The claims ledger: every claim of a paper as an executable check on recorded data.
 
-A world registers its claims with `@claim(...)`; each check receives a context that can fetch
-finished runs (running the recipe when it has not run yet) and returns a `Check`: the verdict
-and the measured numbers as text. Nothing in a verdict is typed in: it is computed from the
-records each time.
+A world collects its claims in a `ClaimSet` (`CLAIMS = ClaimSet(paper)`, then
+`@CLAIMS.claim(id, text=..., expected=...)` on each check) and returns it from its
+`World.claims()`; the ledger gathers the sets of the worlds listed in `learndyn.worlds`
+(nothing registers itself in a global table when a module is imported). Each check receives
+a context that can fetch finished runs (running the recipe when it has not run yet) and
+returns a `Check`: the verdict and the measured numbers as text. Nothing in a verdict is
+typed in: it is computed from the records each time.
+
+Inconclusive means "the data to decide is not there", and a check says so explicitly: it
+returns `Check("inconclusive", why)`, or raises `MissingData` (or `NotRun`). Any other
+exception in a check is a bug, and `run_claims` raises it (as `ClaimCheckError`, naming the
+claim) instead of turning it into a verdict; a `LearndynError` (a recipe mistake, a damaged
+run folder) passes through unchanged, as the one-line error it already is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol
+
+from learndyn.errors import LearndynError
 
 Verdict = Literal["verified", "refuted", "inconclusive"]
 VERDICTS = ("verified", "refuted", "inconclusive")
@@ -51,17 +62,30 @@ class Claim:
     check: Callable[[RunSource], Check]
 
 
-REGISTRY: dict[str, Claim] = {}
+class ClaimSet:
+    """The claims of one paper, in the order they were added (ids unique)."""
 
+    def __init__(self, paper: str):
+        self.paper = paper
+        self._claims: dict[str, Claim] = {}
 
-def claim(id: str, *, paper: str, text: str, expected: str):
-    """Register a check function as the claim `id` of `paper`."""
-    def deco(fn: Callable[[RunSource], Check]):
-        if id in REGISTRY and REGISTRY[id].check is not fn:
-            raise ValueError(f"claim {id!r} registered twice")
-        REGISTRY[id] = Claim(id, paper, text, expected, fn)
-        return fn
-    return deco
+    def claim(self, id: str, *, text: str, expected: str):
+        """Add a check function to this set as the claim `id`."""
+        def deco(fn: Callable[[RunSource], Check]):
+            if id in self._claims:
+                raise ValueError(f"claim {id!r} added twice to the claims of {self.paper}")
+            self._claims[id] = Claim(id, self.paper, text, expected, fn)
+            return fn
+        return deco
+
+    def __iter__(self):
+        return iter(self._claims.values())
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def ids(self) -> list[str]:
+        return list(self._claims)
 
 
 def verdict(ok: bool | None) -> Verdict:
@@ -120,26 +144,40 @@ def healthy_runs(*phases, what: str = "seeds") -> Healthy:
     return Healthy(idx, n, None, f" ({reason}, left out)" if bad else "")
 
 
-def papers() -> list[str]:
-    return sorted({c.paper for c in REGISTRY.values()})
-
-
 class NotRun(Exception):
     """A claim's recipe has no finished run, and the source was told not to run it."""
 
 
-def run_claims(source: RunSource, paper: str | None = None) -> list[ClaimResult]:
-    """Check every registered claim (of `paper`, if given), in id order."""
+class MissingData(Exception):
+    """A check's declared reason to be inconclusive: the data it needs is not recorded (an
+    older run, a phase the recipe did not train). Its message is the verdict's text."""
+
+
+class ClaimCheckError(RuntimeError):
+    """A claim's check raised something other than MissingData / NotRun: a bug, reported
+    with the claim's id, never as a verdict."""
+
+
+def run_claims(source: RunSource, claims, paper: str | None = None) -> list[ClaimResult]:
+    """Check every claim of `claims` (an iterable of Claim; of `paper`, if given), in id
+    order. A check that raises MissingData or NotRun is inconclusive with its message; any
+    other exception propagates as ClaimCheckError."""
     out = []
-    for cid in sorted(REGISTRY):
-        c = REGISTRY[cid]
+    for c in sorted(claims, key=lambda c: c.id):
         if paper is not None and c.paper != paper:
             continue
         try:
             chk = c.check(source)
-        except NotRun as err:
+        except (NotRun, MissingData) as err:
             chk = Check("inconclusive", str(err))
-        except (KeyError, ValueError, IndexError) as err:  # missing data -> cannot decide
-            chk = Check("inconclusive", f"check could not run: {err}")
+        except LearndynError:
+            raise           # a user's mistake or a damaged run folder: its own one line
+        except Exception as err:
+            raise ClaimCheckError(f"claim {c.id}: its check failed with "
+                                  f"{type(err).__name__}: {err} (a bug in the check or in "
+                                  "the run it reads, not a verdict)") from err
+        if chk.verdict not in VERDICTS:
+            raise ClaimCheckError(f"claim {c.id}: its check returned the verdict "
+                                  f"{chk.verdict!r}, not one of {VERDICTS}")
         out.append(ClaimResult(c.id, c.text, chk.verdict, chk.measured, c.expected))
     return out

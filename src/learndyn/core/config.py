@@ -7,7 +7,7 @@ float is wanted), a flag must be true or false, never a string; every float is f
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field,
                       ValidationInfo, field_validator)
@@ -63,8 +63,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class Resolution(Strict):
+    """How a recipe's fields were resolved from its file: the scale whose [scales.NAME] table
+    was applied, then the overrides (dotted field -> value: --set and --seeds, those that
+    changed a field). Filled in by learndyn.recipes.validate_recipe, never written by hand;
+    recorded in a run folder's recipe.toml as its [resolved] table."""
+
+    scale: Literal["smoke", "paper"]
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
 class RecipeBase(Strict):
-    """Fields every recipe has: its name, paper, description and seeds."""
+    """Fields every recipe has: its name, paper, description and seeds, and (set by
+    validation) how it was resolved."""
 
     name: SafeName = Field(description=f"names the run folder; {SAFE_NAME_RULE}")
     paper: str = ""
@@ -74,6 +85,11 @@ class RecipeBase(Strict):
                                   "the run of seed k uses the key fold_in(PRNGKey(0), k), whatever "
                                   "batch it is in (core/seeds.py); 0 <= seed + seeds - 1 <= 2**32 - 1")
     seeds: int = Field(1, ge=1, le=100_000, description="number of seeds, one vectorised batch")
+    preset: str | None = Field(None, description="the [presets.NAME] table applied (see "
+                               "learndyn.recipes): e.g. 'reference', the authors' code's "
+                               "conventions, or 'paper_text'")
+    resolved: Resolution | None = Field(None, description="the scale and overrides this recipe "
+                                        "was resolved with (set by learndyn, see Resolution)")
 
     @field_validator("seeds")
     @classmethod

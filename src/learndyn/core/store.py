@@ -9,6 +9,9 @@
         manifest.json    THE COMMIT POINT: what of this phase exists (see below)
         records.zarr/    one immutable Zarr store per committed chunk: chunk-0000.zarr, ...
         checkpoint-NNNN.npz   the batched training state after committed chunk NNNN
+        <name>.zarr/     derived datasets written beside the records (a theory's prediction:
+                         theory-<name>.zarr), each one immutable Zarr store (a replaced
+                         one: <name>.vN.zarr)
         .lock            held by the process training this phase
 
 Design. A chunk is committed in four steps: (1) its records are written to
@@ -21,8 +24,14 @@ checkpoint file and its size, the last chunk index and step, train_s and the com
 Step (3) is atomic, so a chunk's records and its checkpoint become visible together or not at
 all; (4) the previous checkpoint is deleted. Readers read only what the manifest commits.
 A writer (`Trainer.run`, under the phase lock) first deletes every uncommitted leftover
-(temporary files, chunk stores and checkpoints the manifest does not name), then resumes
-after the last committed chunk, so no step is ever recorded twice.
+(temporary files, chunk stores, checkpoints and datasets the manifest does not name), then
+resumes after the last committed chunk, so no step is ever recorded twice.
+
+A derived dataset (`write_dataset`, under the phase lock: `with store.writing(): ...`) is
+committed the same way: written to `.tmp-<name>.zarr`, every file fsynced, renamed to
+`<name>.zarr`, then named (its files with their sizes and its variables) in the manifest's
+`datasets` table by an atomic manifest replacement. `check()` checks it like a chunk, and
+`load_dataset` reads only a committed one.
 
 What a run survives: SIGKILL (or a crash, or power loss, up to what fsync promises) at any
 moment, including in the middle of a record, checkpoint, manifest or summary write: the rerun
@@ -40,7 +49,8 @@ time (default 1) it reaches the injected point POINT, and LEARNDYN_TEST_SLOW=SEC
 that long at every point (to widen the windows that random kills hit). The points, in write
 order: records-tmp-open, records-tmp-written, records-renamed, checkpoint-tmp-written,
 checkpoint-renamed, manifest-tmp-written, manifest-replaced, text-tmp-written (any
-summary/recipe write). Not for use outside tests.
+summary/recipe write); a dataset write passes dataset-tmp-open, dataset-tmp-written,
+dataset-renamed, then the manifest points. Not for use outside tests.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -64,6 +75,7 @@ import xarray as xr
 from learndyn.errors import LearndynError
 
 MANIFEST_FORMAT = 1
+_DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _test_hits: dict[str, int] = {}
 
 
@@ -140,12 +152,48 @@ def to_jsonable(obj):
     return obj
 
 
-def _variables(ds: xr.Dataset) -> dict:
-    """name -> dims, shape past `step` (sizes of the other dims), dtype, for every variable."""
+def _variables(ds: xr.Dataset, full: bool = False) -> dict:
+    """name -> dims, shape past `step` (sizes of the other dims; every dim's size when
+    `full`), dtype, for every variable."""
     return {name: {"dims": list(v.dims),
-                   "shape": [None if d == "step" else int(n) for d, n in zip(v.dims, v.shape)],
+                   "shape": [None if d == "step" and not full else int(n)
+                             for d, n in zip(v.dims, v.shape)],
                    "dtype": str(v.dtype)}
             for name, v in ds.variables.items()}
+
+
+def _write_zarr_atomically(ds: xr.Dataset, tmp: Path, final: Path, point: str) -> dict[str, int]:
+    """Write `ds` as a Zarr store at `tmp`, fsync every file, and rename it to `final` (an
+    uncommitted `final` left by a killed writer is replaced). Returns its files with their
+    sizes. `point` prefixes the testing hook's points (POINT-tmp-open, -tmp-written,
+    -renamed)."""
+    _remove(tmp)
+    _test_point(f"{point}-tmp-open")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(tmp, mode="w", consolidated=False)
+    files = _files_with_sizes(tmp)
+    for rel in files:
+        with open(tmp / rel, "rb") as f:
+            os.fsync(f.fileno())
+    _test_point(f"{point}-tmp-written")
+    _remove(final)   # an uncommitted leftover of a killed writer
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    _test_point(f"{point}-renamed")
+    return files
+
+
+def _open_zarr(where: Path, what: str) -> xr.Dataset:
+    """A committed Zarr store loaded into memory; unreadable: one StoreError line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return xr.open_zarr(where, consolidated=False).load()
+    except Exception as err:  # noqa: BLE001  (any unreadable store: one line)
+        raise StoreError(f"{where}: unreadable Zarr store "
+                         f"({type(err).__name__}: {' '.join(str(err).split())[:200]});"
+                         f" {what}") from None
 
 
 class RunStore:
@@ -264,6 +312,23 @@ class RunStore:
             if not f.is_file() or f.stat().st_size != ck["size"]:
                 raise StoreError(f"{f}: missing or of another size than committed in "
                                  f"{self._manifest_path}; the checkpoint is damaged")
+        datasets = m.get("datasets", {})
+        if not isinstance(datasets, dict):
+            raise StoreError(f"{self._manifest_path}: its datasets table is not a JSON "
+                             "object; the phase folder is damaged, delete it to recompute it")
+        for name, d in datasets.items():
+            if not isinstance(d, dict) or not {"dir", "files", "variables"} <= set(d):
+                raise StoreError(f"{self._manifest_path}: its entry for the dataset {name!r} "
+                                 "is not valid; the phase folder is damaged, delete it to "
+                                 "recompute it")
+            root = self.path / d["dir"]
+            for rel, size in d["files"].items():
+                f = root / rel
+                if not f.is_file() or f.stat().st_size != size:
+                    got = "missing" if not f.is_file() else f"{f.stat().st_size} bytes"
+                    raise StoreError(f"{f}: {got} where {self._manifest_path} committed "
+                                     f"{size} bytes; the dataset {name!r} is damaged, delete "
+                                     "the phase folder to recompute it")
         return m
 
     def _check_chunk(self, ds: xr.Dataset, c: dict, variables: dict, where: Path) -> None:
@@ -352,20 +417,7 @@ class RunStore:
         self.records_path.mkdir(parents=True, exist_ok=True)
         name = f"chunk-{idx:04d}.zarr"
         tmp, final = self.records_path / f".tmp-{name}", self.records_path / name
-        _remove(tmp)
-        _test_point("records-tmp-open")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds.to_zarr(tmp, mode="w", consolidated=False)
-        files = _files_with_sizes(tmp)
-        for rel in files:
-            with open(tmp / rel, "rb") as f:
-                os.fsync(f.fileno())
-        _test_point("records-tmp-written")
-        _remove(final)   # an uncommitted leftover of a killed writer
-        os.rename(tmp, final)
-        _fsync_dir(self.records_path)
-        _test_point("records-renamed")
+        files = _write_zarr_atomically(ds, tmp, final, "records")
         self._staged = {"name": name, "index": idx, "steps": [int(s) for s in ds["step"].values],
                         "files": files, "variables": variables}
 
@@ -376,22 +428,63 @@ class RunStore:
         if not m.get("chunks"):
             return xr.Dataset()
         parts = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for c in m["chunks"]:
-                where = self.records_path / c["name"]
-                try:
-                    ds = xr.open_zarr(where, consolidated=False).load()
-                except Exception as err:  # noqa: BLE001  (any unreadable store: one line)
-                    raise StoreError(f"{where}: unreadable Zarr store "
-                                     f"({type(err).__name__}: {' '.join(str(err).split())[:200]});"
-                                     " the records are damaged") from None
-                self._check_chunk(ds, c, m["variables"], where)
-                parts.append(ds)
+        for c in m["chunks"]:
+            where = self.records_path / c["name"]
+            ds = _open_zarr(where, "the records are damaged")
+            self._check_chunk(ds, c, m["variables"], where)
+            parts.append(ds)
         if len(parts) == 1:
             return parts[0]
         return xr.concat(parts, dim="step", data_vars="minimal", coords="minimal",
                          compat="override", join="exact", combine_attrs="override")
+
+    # -- derived datasets (theory predictions) -----------------------------------------
+    def datasets(self) -> list[str]:
+        """The names of the committed datasets."""
+        return sorted(self._manifest().get("datasets", {}))
+
+    def write_dataset(self, name: str, ds: xr.Dataset) -> None:
+        """Write `ds` beside the records as `<name>.zarr` and commit it (see the module
+        docstring): a dataset of that name committed before is replaced. Call it under the
+        phase lock (`with store.writing(): store.write_dataset(...)`)."""
+        if not _DATASET_NAME.fullmatch(name) or name == "records":
+            raise ValueError(f"write_dataset: {name!r} is not a dataset name (letters, digits, "
+                             "'_', '.', '-'; not 'records')")
+        self.path.mkdir(parents=True, exist_ok=True)
+        m = self._manifest() or self._empty_manifest()
+        old = m.get("datasets", {}).get(name)
+        # a replacement goes to a new folder, so the committed one stays intact until the
+        # manifest names the new one
+        version = 0 if old is None else int(old.get("version", 0)) + 1
+        folder = f"{name}.zarr" if version == 0 else f"{name}.v{version}.zarr"
+        files = _write_zarr_atomically(ds, self.path / f".tmp-{folder}", self.path / folder,
+                                       "dataset")
+        m = self._manifest() or self._empty_manifest()
+        m["datasets"] = {**m.get("datasets", {}), name: {
+            "dir": folder, "version": version, "files": files,
+            "variables": _variables(ds, full=True)}}
+        self._write_manifest(m)
+        if old and old["dir"] != folder:
+            _remove(self.path / old["dir"])
+
+    def load_dataset(self, name: str) -> xr.Dataset | None:
+        """The committed dataset `name`, loaded into memory, or None if none is committed;
+        checked against the manifest (files, variables, dims, shapes, dtypes)."""
+        m = self.check()
+        d = m.get("datasets", {}).get(name)
+        if d is None:
+            return None
+        where = self.path / d["dir"]
+        ds = _open_zarr(where, f"the dataset {name!r} is damaged, delete the phase folder to "
+                        "recompute it")
+        got = _variables(ds, full=True)
+        if got != d["variables"]:
+            diff = sorted(k for k in set(got) | set(d["variables"])
+                          if got.get(k) != d["variables"].get(k))
+            raise StoreError(f"{where}: variables {diff} differ from the manifest's; the "
+                             f"dataset {name!r} is damaged, delete the phase folder to "
+                             "recompute it")
+        return ds
 
     # -- checkpoints ----------------------------------------------------------------------
     @property
@@ -469,13 +562,16 @@ class RunStore:
             m = self.check()
             keep_chunks = {c["name"] for c in m.get("chunks", [])}
             keep_ck = m["checkpoint"]["file"] if m.get("checkpoint") else None
+            keep_ds = {d["dir"] for d in m.get("datasets", {}).values()}
             if self.records_path.is_dir():
                 for p in self.records_path.iterdir():
                     if p.name not in keep_chunks:
                         _remove(p)
             for p in self.path.iterdir():
                 if p.name.endswith(".tmp") or p.name.startswith(".tmp-") or (
-                        p.name.startswith("checkpoint-") and p.name != keep_ck):
+                        p.name.startswith("checkpoint-") and p.name != keep_ck) or (
+                        p.name.endswith(".zarr") and p.name != "records.zarr"
+                        and p.name not in keep_ds):
                     _remove(p)
             self._staged = None
             yield self

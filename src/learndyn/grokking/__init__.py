@@ -1,4 +1,9 @@
-"""Group-arithmetic grokking (Tian 2025, "Li2"): data, two-layer model, losses, optimisers, observables."""
+"""Group-arithmetic grokking (Tian 2025, "Li2"): data, two-layer model, losses, optimisers,
+observables. Modules: ``data``, ``model``, ``losses``, ``kernels`` (the fast gather / scatter
+pieces of a step), ``observables`` (every recorded formula), ``problem`` (Li2Problem: step
+and observe with per-run constants), ``analysis`` (active nodes, concentration, energies,
+events, per-variant summary), ``config`` (the recipe schema), ``figures``, ``claims`` and
+``world`` (the World core runs)."""
 
 from learndyn.grokking.data import CRITICAL_CONSTANT, all_pairs, critical_ratio, split_pairs
 from learndyn.grokking.losses import LOSSES, cross_entropy, get_loss, mse_class_centred, mse_sample_centred
@@ -24,13 +29,15 @@ from learndyn.grokking.observables import (
     gf,
     gf_norm_ratio,
     gini,
+    gram_diagonality,
     ipr,
     irrep_power_of_rows,
     key_irreps,
     node_energy,
+    node_irrep_power,
     restricted_and_excluded_loss,
 )
-from learndyn.grokking.optim import OPTIMIZERS, conjugate_grads, make_optimizer, muon_dimension_numbers
+from learndyn.core.optim import OPTIMIZERS, conjugate_grads, make_optimizer, muon_dimension_numbers
 
 __all__ = [
     "ACTIVATIONS",
@@ -55,6 +62,7 @@ __all__ = [
     "gf",
     "gf_norm_ratio",
     "gini",
+    "gram_diagonality",
     "hidden",
     "init_params",
     "ipr",
@@ -65,6 +73,7 @@ __all__ = [
     "mse_sample_centred",
     "muon_dimension_numbers",
     "node_energy",
+    "node_irrep_power",
     "one_hot_labels",
     "onehot_forward",
     "restricted_and_excluded_loss",

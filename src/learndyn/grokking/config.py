@@ -1,17 +1,29 @@
-"""Recipe schema of the Li2 (group arithmetic) world."""
+"""Recipe schema of the Li2 (group arithmetic) world.
+
+Options are objects: ``train.loss``, ``train.optimizer`` and ``model.activation`` (and a
+variant's ``optimizer`` / ``activation``) are discriminated unions (``core.options``) whose
+members build what they name (``Adam().build()`` is the optimiser factory the problem
+calls). A recipe writes a member by its name alone, ``optimizer = "adam"`` (the spelling of
+every shipped recipe), or as a table with its parameters,
+``optimizer = {type = "sgd", momentum = 0.5}``; a member whose parameters are all at their
+defaults is written back (recipe.toml) by its name. ``train.loss_reduction`` is the TOML
+spelling of the loss's ``reduction``: ``loss = "mse"`` with ``loss_reduction = "sum"`` is
+``loss = {type = "mse", reduction = "sum"}``.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import partial
+from typing import Annotated, Callable, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
 
+from learndyn.core.activations import Activation
 from learndyn.core.config import MAX_FLOATS, FiniteFloat, Label, RecipeBase, Strict
+from learndyn.core.optim import make_optimizer
+from learndyn.core.options import named_union
 from learndyn.core.schedule import Schedule
-
-
-COMPLEX_ACTIVATIONS = ("x2", "quad")
-"""The holomorphic activations, the only ones defined for complex weights (grokking.model)."""
+from learndyn.grokking.losses import cross_entropy, mse_class_centred, mse_sample_centred
 
 
 def _check_group(spec: str) -> str:
@@ -20,11 +32,156 @@ def _check_group(spec: str) -> str:
     return spec
 
 
+class Option(Strict):
+    """A member of an option union: ``type`` names it, ``build`` makes the object. Written
+    back as its name alone when its other fields are at their defaults."""
+
+    @model_serializer(mode="wrap")
+    def _by_name(self, handler):
+        fields = type(self).model_fields
+        if all(getattr(self, k) == f.default for k, f in fields.items() if k != "type"):
+            return self.type
+        return handler(self)
+
+
+def _name_to_table(v):
+    # a member written by its name alone ("adam") is the table {type = "adam"}
+    return {"type": v} if isinstance(v, str) else v
+
+
+def by_name(*members):
+    """The annotation of an option field: one of `members`, by name or as a table."""
+    return Annotated[named_union(*members), BeforeValidator(_name_to_table)]
+
+
+# -- losses: loss(pred (n, M), Y (n, M) one-hot) -> () ------------------------------------------
+
+class MseLoss(Option):
+    """Paper Eq. 1, the sample-centred MSE 1/2 ||P1 (Y - pred)||_F^2; "mean": divided by n
+    (the reference code's scale), "sum": as written."""
+
+    type: Literal["mse"] = "mse"
+    reduction: Literal["mean", "sum"] = "mean"
+
+    def build(self) -> Callable:
+        return partial(mse_sample_centred, reduction=self.reduction)
+
+
+class MseClassLoss(Option):
+    """The class-centred MSE of the reference code (losses.mse_class_centred)."""
+
+    type: Literal["mse_class"] = "mse_class"
+    reduction: Literal["mean", "sum"] = "mean"
+
+    def build(self) -> Callable:
+        return partial(mse_class_centred, reduction=self.reduction)
+
+
+class CrossEntropyLoss(Option):
+    """Mean cross-entropy of the logits (a mean over samples only)."""
+
+    type: Literal["ce"] = "ce"
+    reduction: Literal["mean"] = "mean"
+
+    def build(self) -> Callable:
+        return cross_entropy
+
+
+Loss = by_name(MseLoss, MseClassLoss, CrossEntropyLoss)
+
+
+# -- optimisers: build() -> f(lr, weight_decay) -> optax.GradientTransformation ------------------
+# (lr and weight decay are per-run constants of a batch, given to the factory at every step)
+
+class Sgd(Option):
+    """Heavy-ball SGD with coupled L2 (core.optim)."""
+
+    type: Literal["sgd"] = "sgd"
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1)
+
+    def build(self) -> Callable:
+        return partial(make_optimizer, "sgd", momentum=self.momentum)
+
+
+class Adam(Option):
+    """Adam with coupled L2, as torch.optim.Adam(weight_decay=eta) (core.optim)."""
+
+    type: Literal["adam"] = "adam"
+
+    def build(self) -> Callable:
+        return partial(make_optimizer, "adam")
+
+
+class AdamW(Option):
+    """AdamW, decoupled weight decay (core.optim)."""
+
+    type: Literal["adamw"] = "adamw"
+
+    def build(self) -> Callable:
+        return partial(make_optimizer, "adamw")
+
+
+class Muon(Option):
+    """Muon on W, AdamW on the rest (core.optim)."""
+
+    type: Literal["muon"] = "muon"
+    beta: FiniteFloat = Field(0.95, ge=0, lt=1, description="Muon's Nesterov momentum")
+
+    def build(self) -> Callable:
+        return partial(make_optimizer, "muon", muon_beta=self.beta)
+
+
+Optimizer = by_name(Sgd, Adam, AdamW, Muon)
+
+
+# -- activations: build(a, b) -> core.activations.Activation --------------------------------------
+# (a and b are model.act_a / model.act_b, read by "quad" only)
+
+class _Act(Option):
+    def build(self, a: float = 1.0, b: float = 1.0) -> Activation:
+        return Activation(self.type, a, b)
+
+    @property
+    def holomorphic(self) -> bool:
+        """Defined for complex weights (a polynomial)."""
+        return Activation(self.type).polynomial
+
+
+class X2(_Act):
+    type: Literal["x2"] = "x2"
+
+
+class Relu(_Act):
+    type: Literal["relu"] = "relu"
+
+
+class Silu(_Act):
+    type: Literal["silu"] = "silu"
+
+
+class Relu2(_Act):
+    type: Literal["relu2"] = "relu2"
+
+
+class Quad(_Act):
+    """a x + b x^2 (model.act_a, model.act_b)."""
+
+    type: Literal["quad"] = "quad"
+
+
+ACTIVATION_MEMBERS = (X2, Relu, Silu, Relu2, Quad)
+ActivationChoice = by_name(*ACTIVATION_MEMBERS)
+
+COMPLEX_ACTIVATIONS = tuple(m.model_fields["type"].default for m in ACTIVATION_MEMBERS
+                            if m().holomorphic)
+"""The holomorphic activations, the only ones defined for complex weights (grokking.model)."""
+
+
 class ModelCfg(Strict):
     K: int = Field(2048, ge=1, le=1_000_000, description="hidden width")
-    activation: Literal["x2", "relu", "silu", "relu2", "quad"] = "x2"
-    act_a: FiniteFloat = Field(1.0, description="activation coefficient a (finite)")
-    act_b: FiniteFloat = Field(1.0, gt=0)
+    activation: ActivationChoice = X2()
+    act_a: FiniteFloat = Field(1.0, description="coefficient a of the quad activation (finite)")
+    act_b: FiniteFloat = Field(1.0, gt=0, description="coefficient b of the quad activation")
     complex_weights: bool = False
     v_scale: FiniteFloat = Field(1.0, ge=0, description="V-init multiplier (0 = zero-init V)")
     ridge_V: bool = False
@@ -45,9 +202,8 @@ class DataCfg(Strict):
 
 
 class TrainCfg(Strict):
-    loss: Literal["mse", "mse_class", "ce"] = "mse"
-    loss_reduction: Literal["mean", "sum"] = "mean"
-    optimizer: Literal["sgd", "adam", "adamw", "muon"] = "adam"
+    loss: Loss = MseLoss()
+    optimizer: Optimizer = Adam()
     lr: FiniteFloat = Field(1e-3, gt=0)
     weight_decay: FiniteFloat = Field(2e-4, ge=0)
     epochs: int = Field(1000, ge=1, le=100_000_000)
@@ -59,6 +215,22 @@ class TrainCfg(Strict):
     # 5e-3, first 400 epochs; max 0.99x in every li2 smoke recipe, Adam up to 5e-2), while
     # Adam at lr 1e3 drives it from ~0.5 to ~5e8 (paper scale, 1e9 x) or ~2e22 (smoke).
     diverge_factor: float = Field(1e4, gt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loss_reduction(cls, data):
+        """loss_reduction (the TOML spelling) becomes the loss's reduction."""
+        if not isinstance(data, dict) or "loss_reduction" not in data:
+            return data
+        data = dict(data)
+        reduction = data.pop("loss_reduction")
+        loss = _name_to_table(data.get("loss", "mse"))
+        if isinstance(loss, dict) and "reduction" not in loss:
+            data["loss"] = {**loss, "reduction": reduction}
+        else:
+            raise ValueError("train.loss_reduction: the loss table has its own reduction; "
+                             "give it once (loss.reduction or loss_reduction)")
+        return data
 
 
 class VariantCfg(Strict):
@@ -72,8 +244,8 @@ class VariantCfg(Strict):
     v_scale: FiniteFloat | None = Field(None, ge=0)
     complex_weights: bool | None = None
     ratio: FiniteFloat | None = Field(None, gt=0, lt=1)
-    optimizer: Literal["sgd", "adam", "adamw", "muon"] | None = None
-    activation: Literal["x2", "relu", "silu", "relu2", "quad"] | None = None
+    optimizer: Optimizer | None = None
+    activation: ActivationChoice | None = None
     n_residual: int | None = Field(None, ge=0, le=16)
 
     _g = field_validator("group")(lambda cls, v: v if v is None else _check_group(v))
@@ -113,8 +285,8 @@ class Li2Recipe(RecipeBase):
                                  f"(group {group}); allowed: 1 to M^2 - 1 = {M * M - 1}")
             cw = self.model.complex_weights if v.complex_weights is None else v.complex_weights
             act = self.model.activation if v.activation is None else v.activation
-            if cw and act not in COMPLEX_ACTIVATIONS:
-                raise ValueError(f"model.activation: {act!r} is not defined for complex weights "
+            if cw and not act.holomorphic:
+                raise ValueError(f"model.activation: {act.type!r} is not defined for complex weights "
                                  f"(variant {v.name!r}); allowed: {list(COMPLEX_ACTIVATIONS)}")
             K = self.model.K if v.K is None else v.K
             run = max(run, K * M * M)             # one run's hidden activations on all M^2 pairs

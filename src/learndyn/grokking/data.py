@@ -1,8 +1,10 @@
 """Group-arithmetic data sets: all pairs ``(h1, h2)`` labelled by ``h1 * h2``.
 
-Everything here is host-side NumPy (the data is tiny: ``M^2`` pairs) and takes a
+:func:`all_pairs` is host-side NumPy (the data is tiny: ``M^2`` pairs) and takes a
 plain multiplication table ``table: (M, M) int`` with ``table[a, b]`` = index of
-``a * b``, so it does not depend on :mod:`learndyn.groups`.
+``a * b``, so it does not depend on :mod:`learndyn.groups`. :func:`split_pairs` is THE
+train/test split of the Li2 world (``Li2Problem.split`` calls it): a JAX function of its key,
+so it also runs under ``jit`` / ``vmap`` with a traced key.
 
 Pair ordering: pair index ``i = a * M + b`` holds ``(a, b)`` (row-major over the
 table), so ``labels == table.reshape(-1)``.
@@ -14,6 +16,7 @@ import math
 from numbers import Integral, Real
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from learndyn.errors import ConfigError
@@ -76,21 +79,25 @@ def split_pairs(
     key: jax.Array | None = None,
     ratio: float | None = None,
     n: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[jax.Array, jax.Array]:
     """Uniform random train/test split of the pair indices, without replacement.
+
+    The split is ``perm[:n_train], perm[n_train:]`` with ``perm =
+    jax.random.permutation(key, N)``: the training pairs in the order the permutation draws
+    them (not sorted; the training loss sums over them in this order).
 
     Args:
       pairs_or_count: the ``(N, 2)`` pairs array (only its length is used) or the
         number of pairs ``N`` (``M^2`` for the full data set).
       seed: integer seed; converted to ``jax.random.key(seed)``. Give exactly one
         of ``seed`` / ``key``.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key (it may be traced: the split then runs under jit / vmap).
       ratio: training fraction in ``(0, 1)``; the train size is
         ``floor(ratio * N)`` (up to a 1e-9 tolerance for float round-off).
       n: training set size in ``[1, N - 1]``. Give exactly one of ``ratio`` / ``n``.
 
     Returns:
-      ``(train_idx, test_idx)``: sorted, disjoint ``int32`` NumPy arrays whose
+      ``(train_idx (n_train,), test_idx (N - n_train,))``: disjoint ``int32`` JAX arrays whose
       union is ``0..N-1``. The same seed/key always gives the same split.
 
     Raises:
@@ -117,13 +124,8 @@ def split_pairs(
         if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise ConfigError("seed", f"must be an integer, got {seed!r}")
         key = jax.random.key(int(seed))
-    perm = np.asarray(_permutation(key, n_total))
-    train_idx = np.sort(perm[:n_train]).astype(np.int32)
-    test_idx = np.sort(perm[n_train:]).astype(np.int32)
-    return train_idx, test_idx
-
-
-_permutation = jax.jit(jax.random.permutation, static_argnums=1)
+    perm = jax.random.permutation(key, n_total).astype(jnp.int32)
+    return perm[:n_train], perm[n_train:]
 
 
 def critical_ratio(M: int, d_max: float = 1, delta: float = 0.0) -> float:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from learndyn.report.style import save, shade_stages  # noqa: E402
-from learndyn.grokking.problem import active_node_energies  # noqa: E402
+from learndyn.grokking.analysis import active_node_energies  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -108,11 +108,14 @@ def energy(finals, summary, path: Path) -> Path:
     if data:
         ax.boxplot([d for _, d in data], showfliers=False)
         ax.set_xticks(range(1, len(data) + 1), [f"{k}\n({len(groups[k])} runs)" for k, _ in data])
-    ax.set_ylabel("E(w) per unit-norm active node (Thm 1)")
+    ax.set_ylabel("E(w) = ½‖Ỹᵀσ(Xw)‖² / n²  (Thm 1)\nunit-norm active nodes, n training pairs")
     ax.set_title("node energy: generalising vs memorising runs")
     return save(fig, path / "energy_per_node")
 
 
-def draw_all(records, finals, summary, path: Path) -> list[str]:
-    return [str(p) for p in (curves(records, summary, path), irrep_heatmap(records, path),
-                             spectrum(finals, path), energy(finals, summary, path))]
+def draw_all(records, finals, summary, path: Path) -> dict[str, str]:
+    """Every figure of the study: {name: file path}. records: {variant: its records (dims
+    step, run)}; finals: {variant: {"power": (R, K, L), "energy": (R, K)}}."""
+    paths = (curves(records, summary, path), irrep_heatmap(records, path),
+             spectrum(finals, path), energy(finals, summary, path))
+    return {Path(p).stem: str(p) for p in paths}

@@ -19,19 +19,19 @@ complex, only the polynomial activations ``"x2"`` and ``"quad"`` are allowed
 :func:`forward` returns the REAL PART of ``F V``, so the losses and the
 logits stay real. NB: for a real loss ``L`` of complex parameters,
 ``jax.grad`` returns ``dL/dRe - i dL/dIm`` (the conjugate of the ascent
-direction); pass gradients through :func:`learndyn.grokking.optim.conjugate_grads`
+direction); pass gradients through :func:`learndyn.core.optim.conjugate_grads`
 before an optax update.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 
+from learndyn.core.activations import Activation, get_activation
 from learndyn.errors import ConfigError
 
 __all__ = [
@@ -48,69 +48,11 @@ __all__ = [
     "ridge_V",
 ]
 
-#: Names accepted by :func:`get_activation`.
+#: The activations this model accepts (from the one table, learndyn.core.activations)
 ACTIVATIONS = ("x2", "relu", "silu", "relu2", "quad")
-_POLYNOMIAL = ("x2", "quad")
-
-
-@dataclasses.dataclass(frozen=True)
-class Activation:
-    """An element-wise activation ``sigma``; hashable, so it can be a static jit argument.
-
-    ``name`` is one of :data:`ACTIVATIONS`:
-
-    * ``"x2"``: ``x^2`` (``z * z`` for complex input)
-    * ``"relu"``: ``max(x, 0)``
-    * ``"silu"``: ``x * sigmoid(x)``
-    * ``"relu2"``: ``max(x, 0)^2``
-    * ``"quad"``: ``a x + b x^2`` with parameters ``a`` (default 1) and ``b`` (default 1)
-
-    ``a`` and ``b`` are ignored for the other activations.
-    """
-
-    name: str
-    a: float = 1.0
-    b: float = 1.0
-
-    def __post_init__(self):
-        if self.name not in ACTIVATIONS:
-            raise ConfigError("activation", f"unknown {self.name!r}; allowed: {', '.join(ACTIVATIONS)}")
-
-    @property
-    def polynomial(self) -> bool:
-        """True for the holomorphic activations usable with complex weights."""
-        return self.name in _POLYNOMIAL
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        if jnp.iscomplexobj(x) and not self.polynomial:
-            raise ConfigError(
-                "activation", f"{self.name!r} is not defined for complex weights; allowed: {', '.join(_POLYNOMIAL)}"
-            )
-        if self.name == "x2":
-            return x * x
-        if self.name == "relu":
-            return jax.nn.relu(x)
-        if self.name == "silu":
-            return jax.nn.silu(x)
-        if self.name == "relu2":
-            r = jax.nn.relu(x)
-            return r * r
-        # quad
-        return self.a * x + self.b * (x * x)
 
 
 ActLike = Union[str, Activation, Callable[[jax.Array], jax.Array]]
-
-
-def get_activation(act: ActLike) -> Callable[[jax.Array], jax.Array]:
-    """Resolve a name (see :data:`ACTIVATIONS`), an :class:`Activation`, or any callable."""
-    if isinstance(act, Activation):
-        return act
-    if isinstance(act, str):
-        return Activation(act)
-    if callable(act):
-        return act
-    raise ConfigError("activation", f"must be a name or callable; allowed names: {', '.join(ACTIVATIONS)}")
 
 
 class Params(NamedTuple):
@@ -129,7 +71,7 @@ def _uniform(key, shape, bound, dtype, complex_weights):
     # real and imaginary parts each U(+-bound)/sqrt(2): E|w|^2 equals the real case.
     re = jax.random.uniform(kr, shape, real_dtype, -bound, bound)
     im = jax.random.uniform(ki, shape, real_dtype, -bound, bound)
-    return ((re + 1j * im) / jnp.sqrt(2.0)).astype(dtype)
+    return (jax.lax.complex(re, im) / jnp.sqrt(2.0)).astype(dtype)
 
 
 def init_params(
@@ -155,7 +97,7 @@ def init_params(
             raise ConfigError(field, f"must be an integer >= {lo}, got {val!r}")
     dtype = jnp.dtype(dtype)
     if complex_weights and not jnp.issubdtype(dtype, jnp.complexfloating):
-        dtype = jnp.result_type(dtype, jnp.complex64)
+        dtype = jnp.dtype(jnp.complex128 if dtype == jnp.float64 else jnp.complex64)
     return _init_params(key, v_scale, M, K, bool(complex_weights), n_residual, dtype)
 
 
@@ -163,7 +105,8 @@ def init_params(
 def _init_params(key, v_scale, M, K, complex_weights, n_residual, dtype) -> Params:
     kw, kv, kr = jax.random.split(key, 3)
     W = _uniform(kw, (2 * M, K), 1.0 / jnp.sqrt(2.0 * M), dtype, complex_weights)
-    V = v_scale * _uniform(kv, (K, M), 1.0 / jnp.sqrt(float(K)), dtype, complex_weights)
+    V = (jnp.asarray(v_scale).astype(dtype)
+         * _uniform(kv, (K, M), 1.0 / jnp.sqrt(float(K)), dtype, complex_weights))
     R = tuple(
         _uniform(k, (K, K), 1.0 / jnp.sqrt(float(K)), dtype, complex_weights)
         for k in jax.random.split(kr, n_residual)

@@ -1,17 +1,23 @@
 """Observables of the Li2 picture (Tian 2025), as pure ``jnp`` functions (jit / vmap friendly).
 
+Every formula the runs record is here, once: `Li2Problem.observe` calls these functions, and
+the tests check these functions, so what the tests check is what a run records.
+
 Notation: ``F = sigma(X W)`` ``(n, K)``, ``Y`` one-hot ``(n, M)``, ``V (K, M)``,
 ``P1 = I - 1 1^T / n`` (centring over samples), ``Ftil = P1 F``, ``Ytil = P1 Y``.
-Nothing here forms an ``n x n`` matrix.
+Nothing here forms an ``n x n`` matrix. Irrep powers ``(..., L)`` are indexed like
+``groups.real_irreps``: irrep 0 is the trivial one (the constant functions).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
-from learndyn.grokking.losses import get_loss
-from learndyn.grokking.model import Params, centre_samples, forward, get_activation, one_hot_labels
+from learndyn.grokking.losses import cross_entropy
+from learndyn.grokking.model import Params, centre_samples, forward, one_hot_labels
 
 __all__ = [
     "accuracy",
@@ -22,12 +28,17 @@ __all__ = [
     "gf",
     "gf_norm_ratio",
     "gini",
+    "gram_diagonality",
     "ipr",
     "irrep_power_of_rows",
     "key_irreps",
     "node_energy",
+    "node_irrep_power",
     "restricted_and_excluded_loss",
 ]
+
+# the smallest total power divided by (a node with no power has share 0, never NaN)
+_TINY = 1e-30
 
 
 def gf(F: jax.Array, Y: jax.Array, V: jax.Array) -> jax.Array:
@@ -57,23 +68,47 @@ def diag_mass(Mat: jax.Array) -> jax.Array:
     return jnp.sum(jnp.abs(d) ** 2, axis=-1) / jnp.sum(jnp.abs(Mat) ** 2, axis=(-2, -1))
 
 
-def diag_mass_node_gram(F: jax.Array) -> jax.Array:
-    """``diag_mass(Ftil^T Ftil)`` (the ``K x K`` node Gram matrix)."""
+def _gram_sq_norm(A: jax.Array, blocks: int) -> jax.Array:
+    """||A^T A||_F^2 for A (n, K), from the products of column blocks on and above the block
+    diagonal (A^T A is symmetric): about (blocks + 1) / (2 blocks) of the full product's FLOPs."""
+    parts = jnp.array_split(A, blocks, axis=1)
+    total = jnp.zeros((), A.dtype)
+    for i in range(blocks):
+        for j in range(i, blocks):
+            P = parts[i].T @ parts[j]
+            total = total + (1.0 if i == j else 2.0) * jnp.sum(P * P)
+    return total
+
+
+def gram_diagonality(F: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(diag_mass(Ftil^T Ftil), diag_mass(P1 F F^T))`` of real ``F (n, K)``, without forming
+    either Gram matrix (the ``K x K`` node Gram or the ``n x n`` sample Gram).
+
+    With ``C = Ftil^T Ftil``: ``diag(C)`` = column sums of ``Ftil^2``; ``||C||_F^2`` from the
+    products of column blocks on and above the diagonal. For ``A = P1 F F^T = Ftil F^T``:
+    ``A_ii = <Ftil_i, F_i>`` and, since ``F^T F = C + n mu mu^T`` (``mu`` the mean row of
+    ``F``; ``1^T Ftil = 0``), ``||A||_F^2 = sum(C * F^T F) = ||C||_F^2 + n ||Ftil mu||^2``.
+    """
+    K = F.shape[-1]
     Ft = centre_samples(F)
-    return diag_mass(Ft.T @ Ft)
+    c_sq = _gram_sq_norm(Ft, max(1, min(4, K // 512)))
+    c_diag = jnp.sum(Ft * Ft, axis=0)
+    Ft_mu = Ft @ jnp.mean(F, axis=0)
+    d_sample = jnp.sum(Ft * F, axis=-1)
+    node = jnp.sum(c_diag * c_diag) / c_sq
+    sample = jnp.sum(d_sample * d_sample) / (c_sq + F.shape[0] * (Ft_mu @ Ft_mu))
+    return node, sample
+
+
+def diag_mass_node_gram(F: jax.Array) -> jax.Array:
+    """``diag_mass(Ftil^T Ftil)`` (the ``K x K`` node Gram matrix; :func:`gram_diagonality`)."""
+    return gram_diagonality(F)[0]
 
 
 def diag_mass_sample_gram(F: jax.Array) -> jax.Array:
-    """``diag_mass(P1 F F^T)`` exactly, without forming the ``n x n`` matrix.
-
-    With ``A = P1 F F^T = Ftil F^T``: ``A_ii = <Ftil_i, F_i>`` and
-    ``||A||_F^2 = tr(F Ftil^T Ftil F^T) = sum((Ftil^T Ftil) * (F^T F))`` (``K x K``).
-    Real ``F`` only.
-    """
-    Ft = centre_samples(F)
-    diag = jnp.sum(Ft * F, axis=-1)
-    total = jnp.sum((Ft.T @ Ft) * (F.T @ F))
-    return jnp.sum(diag * diag) / total
+    """``diag_mass(P1 F F^T)`` exactly, without forming the ``n x n`` matrix
+    (:func:`gram_diagonality`). Real ``F`` only."""
+    return gram_diagonality(F)[1]
 
 
 def _flatten(x) -> jax.Array:
@@ -93,53 +128,70 @@ def cosine_distance(a, b) -> jax.Array:
     return jnp.where(both_zero, 0.0, 1.0 - cos)
 
 
-def node_energy(W: jax.Array, pairs: jax.Array, Ytil: jax.Array, act) -> tuple[jax.Array, jax.Array]:
-    """Energy ``E(w) = 1/2 ||Ytil^T sigma(X w)||_2^2`` of every hidden node (Thm 1).
+def node_energy(F: jax.Array, Ytil: jax.Array) -> jax.Array:
+    """Energy of every hidden node (Thm 1), normalised by the number of pairs:
+    ``E(w_j) = 1/2 ||Ytil^T F_j / n||^2``, ``(K,)``.
 
-    Each column ``w_j`` of ``W (2M, K)`` is a node; ``pairs (n, 2)`` and
-    ``Ytil = P1 Y (n, M)`` must refer to the same samples. Returns
-    ``(E_raw, E_unit)``, each ``(K,)``: ``E_raw`` uses the column as is and
-    ``E_unit`` the unit-normalised column ``w_j / ||w_j||_2`` (``E`` is not
-    scale-invariant for non-homogeneous activations, and for homogeneous ones
-    ``E_unit`` removes the trivial norm growth). Residual layers are ignored.
+    ``F (n, K)``: the nodes' activations ``sigma(X w_j)`` on ``n`` pairs (the caller chooses
+    the nodes' scale; `Li2Problem.node_energy` passes unit-norm columns ``w_j / ||w_j||``),
+    ``Ytil = P1 Y (n, M)`` on the same pairs. The paper's ``1/2 ||Ytil^T sigma(X w)||^2`` is
+    a sum over the ``n`` pairs inside the square, so it grows as ``n^2``; divided by ``n^2``
+    it is half the squared norm of the empirical covariance between the centred labels and the
+    node's activation, which does not grow with ``n`` (the same pairs twice give the same E).
     """
-    sigma = get_activation(act)
-    m = W.shape[0] // 2
+    n = F.shape[0]
+    proj = Ytil.T.astype(F.dtype) @ F / n                      # (M, K)
+    return 0.5 * jnp.sum(jnp.abs(proj) ** 2, axis=0)
 
-    def energy(Wc):
-        Fn = sigma(Wc[pairs[:, 0]] + Wc[m + pairs[:, 1]])  # (n, K)
-        proj = Ytil.T.astype(Fn.dtype) @ Fn  # (M, K)
-        return 0.5 * jnp.sum(jnp.abs(proj) ** 2, axis=0)
 
-    norms = jnp.linalg.norm(W, axis=0, keepdims=True)
-    return energy(W), energy(W / norms)
+def _shares(powers: jax.Array) -> jax.Array:
+    """powers / their sum over the last axis (0 for an all-zero row)."""
+    return powers / jnp.maximum(jnp.sum(powers, axis=-1, keepdims=True), _TINY)
 
 
 def ipr(powers: jax.Array) -> jax.Array:
     """Inverse participation ratio over the last axis, ``sum p^2 / (sum p)^2``.
 
-    1 for a single non-zero entry, ``1/L`` for ``L`` equal entries; NaN for an all-zero row.
+    1 for a single non-zero entry, ``1/L`` for ``L`` equal entries, 0 for an all-zero row.
     """
-    s = jnp.sum(powers, axis=-1)
-    return jnp.sum(powers * powers, axis=-1) / (s * s)
+    s = _shares(powers)
+    return jnp.sum(s * s, axis=-1)
 
 
 def gini(powers: jax.Array) -> jax.Array:
-    """Gini coefficient over the last axis of non-negative ``powers``.
+    """Gini coefficient over the last axis of non-negative ``powers``, normalised by ``L - 1``
+    so that it spans [0, 1]: 1 for a single non-zero entry (one-hot), 0 for equal entries
+    (and for an all-zero row).
 
-    With ``x`` sorted ascending and ``i = 1..L``:
-    ``G = 2 sum_i i x_i / (L sum_i x_i) - (L + 1) / L``; 0 for equal entries,
-    ``(L - 1) / L`` for a single non-zero entry, NaN for an all-zero row.
+    With the shares ``x = p / sum p`` sorted ascending and ``i = 1..L``:
+    ``G = sum_i (2 i - L - 1) x_i / (L - 1)`` (the mean absolute difference of the entries
+    over twice their mean, times ``L / (L - 1)``). ``L >= 2``.
     """
-    x = jnp.sort(powers, axis=-1)
+    x = jnp.sort(_shares(powers), axis=-1)
     L = x.shape[-1]
     i = jnp.arange(1, L + 1, dtype=x.dtype)
-    return 2.0 * jnp.sum(i * x, axis=-1) / (L * jnp.sum(x, axis=-1)) - (L + 1.0) / L
+    return jnp.sum((2 * i - L - 1) * x, axis=-1) / (L - 1)
 
 
 def accuracy(pred: jax.Array, labels: jax.Array) -> jax.Array:
     """Fraction of rows whose argmax over the class axis equals ``labels``."""
     return jnp.mean((jnp.argmax(pred, axis=-1) == labels).astype(jnp.float32))
+
+
+def node_irrep_power(W: jax.Array, basis: jax.Array, owner: jax.Array) -> jax.Array:
+    """Power of each hidden node's input weights in each real irrep, ``(K, L)``.
+
+    ``W (2M, K)``: both input halves (the h1 and h2 embeddings, ``W[:M]`` and ``W[M:]``) are
+    functions on the group and their powers add. ``basis (M, M)``: an orthonormal basis
+    adapted to the isotypic decomposition (``groups.isotypic_basis``); ``owner (M, L)``:
+    one-hot, column j of the basis belongs to irrep ``argmax owner[j]``. A node's powers sum
+    to its squared norm (Parseval).
+    """
+    M = W.shape[0] // 2
+    basis = basis.astype(W.dtype)                  # complex W: the promotion made explicit
+    coef = (jnp.einsum("mk,mj->kj", W[:M], basis), jnp.einsum("mk,mj->kj", W[M:], basis))
+    sq = sum(jnp.abs(c) ** 2 for c in coef)       # (K, M)
+    return sq @ owner.astype(sq.dtype)             # (K, L)
 
 
 def irrep_power_of_rows(V: jax.Array, projectors: jax.Array, *, centre: bool = True) -> jax.Array:
@@ -171,23 +223,22 @@ def restricted_and_excluded_loss(
     projectors: jax.Array,
     k: int = 1,
     *,
-    loss: str = "ce",
+    loss: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy,
 ) -> tuple[jax.Array, jax.Array]:
     """Restricted / excluded loss (after Nanda et al. 2023), on the class axis of the logits.
 
     Key irreps = the ``k`` irreps with the largest power of ``V``'s (class-centred)
     rows (:func:`key_irreps`, the trivial irrep is never chosen);
-    ``Pkeep = sum of their projectors``. Restricted loss: ``loss(logits @ Pkeep)``
-    (only the key irreps kept); excluded loss: ``loss(logits @ (I - Pkeep))``
-    (key irreps removed). ``loss`` is a :data:`~learndyn.grokking.losses.LOSSES` name.
+    ``Pkeep = sum of their projectors``. Restricted loss: ``loss(logits @ Pkeep, Y)``
+    (only the key irreps kept); excluded loss: ``loss(logits @ (I - Pkeep), Y)``
+    (key irreps removed). ``loss(pred, Y)`` takes one-hot ``Y`` (default: cross-entropy).
     ``k`` is static (a Python int).
     """
-    loss_fn = get_loss(loss)
     logits = forward(params, pairs, act)
     M = logits.shape[-1]
     _, Pkeep = key_irreps(params.V, projectors, k)
     Pkeep = jnp.real(Pkeep).astype(logits.dtype)
     Y = one_hot_labels(labels, M, dtype=logits.dtype)
-    restricted = loss_fn(logits @ Pkeep, Y)
-    excluded = loss_fn(logits @ (jnp.eye(M, dtype=logits.dtype) - Pkeep), Y)
+    restricted = loss(logits @ Pkeep, Y)
+    excluded = loss(logits @ (jnp.eye(M, dtype=logits.dtype) - Pkeep), Y)
     return restricted, excluded

@@ -9,9 +9,9 @@ Conventions used throughout ``learndyn.groups``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -23,41 +23,57 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True, eq=False)
 class FiniteGroup:
     """A finite group given by its Cayley table.
 
-    Attributes:
+    Attributes (read-only):
         name: human-readable name, e.g. ``"Z4xZ7"``.
-        table: (M, M) int; ``table[a, b]`` is the index of ``a * b``. Constructors put the
-            identity at index 0 (preferred, not required; see ``identity``).
+        table: (M, M) int64, read-only; ``table[a, b]`` is the index of ``a * b``.
+            Constructors put the identity at index 0 (preferred, not required; see ``identity``).
         elements: M labels, one per element (default ``"0" .. "M-1"``).
         factors: for a direct product built by :func:`product`, the factor groups (element
             index is row-major over the factors); empty otherwise.
 
     Equality and hashing use ``name`` and ``table`` only. The table is validated for shape
     only here; use :func:`learndyn.groups.from_cayley_table` to validate the group axioms.
-    Derived data (inverse, classes, irreps, projectors) is computed once per instance and
-    cached on it.
+
+    Nothing about a group changes after construction. Derived data is computed on first use
+    and cached on the instance, in two explicit places: the group's own structure (inverse,
+    classes, ...) in ``functools.cached_property`` attributes, and data that other modules
+    compute from it (irreps, projectors: ``learndyn.groups.irreps`` / ``power``) in
+    :meth:`cached`. This module knows nothing of representations.
     """
 
-    name: str
-    table: np.ndarray
-    elements: tuple[str, ...] = ()
-    factors: tuple["FiniteGroup", ...] = ()
-    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        table = np.array(self.table, dtype=np.int64, copy=True)
+    def __init__(self, name: str, table: Any, elements: Sequence[str] = (),
+                 factors: Sequence["FiniteGroup"] = ()) -> None:
+        table = np.array(table, dtype=np.int64, copy=True)
         if table.ndim != 2 or table.shape[0] != table.shape[1] or table.shape[0] < 1:
             raise ValueError(f"table must be a non-empty (M, M) array, got shape {table.shape}")
-        object.__setattr__(self, "table", _readonly(table))
         m = table.shape[0]
-        labels = tuple(str(e) for e in self.elements) if len(self.elements) else tuple(str(i) for i in range(m))
+        labels = tuple(str(e) for e in elements) if len(elements) else tuple(str(i) for i in range(m))
         if len(labels) != m:
             raise ValueError(f"elements must have {m} labels, got {len(labels)}")
-        object.__setattr__(self, "elements", labels)
-        object.__setattr__(self, "factors", tuple(self.factors))
+        self._name = name
+        self._table = _readonly(table)
+        self._elements = labels
+        self._factors = tuple(factors)
+        self._derived: dict[str, Any] = {}   # cached(): data other modules derive
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def table(self) -> np.ndarray:
+        return self._table
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return self._elements
+
+    @property
+    def factors(self) -> tuple["FiniteGroup", ...]:
+        return self._factors
 
     # -- identity / equality -------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -121,20 +137,14 @@ class FiniteGroup:
         ids = self.class_index
         return [tuple(int(i) for i in np.nonzero(ids == c)[0]) for c in range(int(ids.max()) + 1)]
 
-    # -- representation theory -----------------------------------------------------------
-    def irreps(self) -> list["Irrep"]:
-        """All complex irreducible representations, trivial first (computed once, cached)."""
-        if "irreps" not in self._cache:
-            from learndyn.groups.irreps import compute_irreps
-
-            self._cache["irreps"] = tuple(compute_irreps(self))
-        return list(self._cache["irreps"])
-
-    def cached(self, key: str, compute: Any) -> Any:
-        """Return ``compute()`` cached on this instance under ``key`` (for derived data)."""
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+    # -- data derived elsewhere ------------------------------------------------------------
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per group instance and kept under ``key``: how other
+        modules cache what they derive from the table (``"irreps"``, ``"irrep_projectors"``,
+        ...). ``compute`` must depend on the group alone and return read-only data."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +187,7 @@ class RealIrrep:
 
     Attributes:
         name: name of the first member irrep (``"trivial"``, ``"k=3"``, ``"rho2"``, ...).
-        members: indices into ``group.irreps()``: one index for real/quaternionic type, two
+        members: indices into ``complex_irreps(group)``: one index for real/quaternionic type, two
             (the irrep and its complex conjugate) for complex type.
         dim: d, the dimension of the complex member irrep(s).
         kind: ``"real"``, ``"complex"`` or ``"quaternionic"``.

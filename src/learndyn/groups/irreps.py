@@ -1,6 +1,7 @@
 """Irreducible representations of a finite group given by its Cayley table.
 
-Three routes, chosen by :func:`compute_irreps`:
+:func:`complex_irreps` gives them (cached on the group); three routes, chosen by
+:func:`compute_irreps`:
 
 * cyclic (table equal to ``(a + b) mod M``): closed form, irrep j has character
   ``exp(2 pi i j m / M)``; j = 0..M-1 in that order, named ``"trivial"``, ``"k=j"`` for
@@ -34,8 +35,15 @@ _SEED = 20250101
 _CLUSTER_RTOL = 1e-7
 
 
+def complex_irreps(group: FiniteGroup) -> list[Irrep]:
+    """All complex irreducible representations of ``group``, trivial first (computed once per
+    group, cached on it: ``group.cached("irreps", ...)``)."""
+    return list(group.cached("irreps", lambda: tuple(compute_irreps(group))))
+
+
 def compute_irreps(group: FiniteGroup) -> list[Irrep]:
-    """All complex irreps of ``group`` (trivial first). Prefer ``group.irreps()`` (cached)."""
+    """All complex irreps of ``group`` (trivial first), computed afresh. Prefer
+    :func:`complex_irreps` (cached)."""
     if _is_standard_cyclic(group):
         return cyclic_irreps(group.order)
     if len(group.factors) >= 2 and _factors_match(group):
@@ -99,7 +107,7 @@ def product_irreps(group: FiniteGroup) -> list[Irrep]:
     for factor in group.factors:
         new = []
         for names, mats in combos:
-            for ir in factor.irreps():
+            for ir in complex_irreps(factor):
                 m, n = mats.shape[0], factor.order
                 d = mats.shape[-1] * ir.dim
                 kron = np.einsum("gab,hcd->ghacbd", mats, ir.matrices).reshape(m * n, d, d)
@@ -240,7 +248,7 @@ def real_irreps(group: FiniteGroup) -> list[RealIrrep]:
     """
 
     def compute() -> tuple[RealIrrep, ...]:
-        irs = group.irreps()
+        irs = complex_irreps(group)
         chars = [ir.character for ir in irs]
         out = []
         seen: set[int] = set()

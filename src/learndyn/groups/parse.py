@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from learndyn.errors import ConfigError
@@ -27,7 +26,8 @@ def _factor(token: str, spec: str) -> FiniteGroup:
         if ds:
             return dihedral(int(dn))
         assert q
-        return dataclasses.replace(dicyclic(2), name="Q8")
+        q8 = dicyclic(2)
+        return FiniteGroup("Q8", q8.table, q8.elements)
     except ConfigError as err:
         raise ConfigError("group", f"bad factor {token!r} in {spec!r} ({err}); {ALLOWED}") from None
 

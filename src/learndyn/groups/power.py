@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from learndyn.groups.base import FiniteGroup, _readonly
-from learndyn.groups.irreps import real_irreps
+from learndyn.groups.irreps import complex_irreps, real_irreps
 
 
 def irrep_projectors(group: FiniteGroup) -> np.ndarray:
@@ -29,7 +29,7 @@ def irrep_projectors(group: FiniteGroup) -> np.ndarray:
     """
 
     def compute() -> np.ndarray:
-        irs = group.irreps()
+        irs = complex_irreps(group)
         m = group.order
         diff = group.table[:, group.inverse]  # diff[h, x] = h x^{-1}
         out = np.zeros((len(real_irreps(group)), m, m))

@@ -33,10 +33,12 @@ def shade_stages(ax, boundaries, offset: float = 0.0, labels: bool = True) -> No
 
 
 def save(fig, stem: Path) -> Path:
-    """Save as stem.png and stem.pdf; return the PNG path."""
+    """Save as stem.png and stem.pdf; return the PNG path. The suffixes are appended, so a
+    stem with dots in its name ("theory-saxe.exact") keeps them."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(stem.with_suffix(".png"))
-    fig.savefig(stem.with_suffix(".pdf"))
+    png, pdf = (stem.with_name(stem.name + s) for s in (".png", ".pdf"))
+    fig.savefig(png)
+    fig.savefig(pdf)
     plt.close(fig)
-    return stem.with_suffix(".png")
+    return png

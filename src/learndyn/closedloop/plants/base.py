@@ -12,8 +12,6 @@ they hold NumPy arrays and are hashable by identity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,27 +50,43 @@ class Plant:
         return np.asarray(A), np.asarray(B), np.asarray(C)
 
 
-@dataclass(frozen=True, eq=False)
 class LinearPlant(Plant):
-    """x' = A x + B u, y = C x.   A: (nx, nx), B: (nx, nu), C: (ny, nx)."""
+    """x' = A x + B u, y = C x.   A: (nx, nx), B: (nx, nu), C: (ny, nx).
 
-    A: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    name: str = "linear"
+    Immutable: the matrices are read-only float64 copies made (and checked) at construction,
+    behind read-only attributes."""
 
-    def __post_init__(self):
+    def __init__(self, A, B, C, name: str = "linear"):
         from learndyn.errors import ConfigError
-        A, B, C = (np.atleast_2d(np.asarray(m, dtype=np.float64)) for m in (self.A, self.B, self.C))
+        A, B, C = (np.atleast_2d(np.array(m, dtype=np.float64, copy=True)) for m in (A, B, C))
         if A.shape[0] != A.shape[1]:
             raise ConfigError("plant.A", f"must be square, got shape {A.shape}")
         if B.shape[0] != A.shape[0]:
             raise ConfigError("plant.B", f"must have {A.shape[0]} rows (nx), got shape {B.shape}")
         if C.shape[1] != A.shape[0]:
             raise ConfigError("plant.C", f"must have {A.shape[0]} columns (nx), got shape {C.shape}")
-        object.__setattr__(self, "A", A)
-        object.__setattr__(self, "B", B)
-        object.__setattr__(self, "C", C)
+        for m in (A, B, C):
+            m.setflags(write=False)
+        self._A, self._B, self._C, self._name = A, B, C, name
+
+    @property
+    def A(self) -> np.ndarray:
+        return self._A
+
+    @property
+    def B(self) -> np.ndarray:
+        return self._B
+
+    @property
+    def C(self) -> np.ndarray:
+        return self._C
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"LinearPlant(name={self.name!r}, nx={self.nx}, nu={self.nu}, ny={self.ny})"
 
     @property
     def nx(self) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from learndyn.closedloop.plants.base import LinearPlant
+from learndyn.core.config import FiniteFloat, Strict
 from learndyn.errors import ConfigError
 
 
@@ -24,3 +28,17 @@ def k_integrator(k: int = 2, dt: float = 1.0) -> LinearPlant:
     C = np.zeros((1, k))
     C[0, 0] = 1.0
     return LinearPlant(A, B, C, name=f"{k}-integrator")
+
+
+class KIntegratorCfg(Strict):
+    """Recipe option ``[plant] type = "k_integrator"``."""
+
+    type: Literal["k_integrator"] = "k_integrator"
+    k: int = Field(2, ge=1, le=32, description="k-integrator order")
+    dt: FiniteFloat = Field(1.0, gt=0)
+
+    def build(self) -> LinearPlant:
+        return k_integrator(self.k, self.dt)
+
+
+OPTION = KIntegratorCfg   # this file's entry in plants.OPTIONS

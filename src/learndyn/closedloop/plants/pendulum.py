@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax.numpy as jnp
+from pydantic import Field
 
 from learndyn.closedloop.plants.base import Plant
+from learndyn.core.config import FiniteFloat, Strict
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,3 +44,20 @@ class DampedPendulum(Plant):
     def position_index(self):
         import numpy as np
         return np.array([0])
+
+
+class PendulumCfg(Strict):
+    """Recipe option ``[plant] type = "pendulum"``."""
+
+    type: Literal["pendulum"] = "pendulum"
+    dt: FiniteFloat = Field(0.05, gt=0)
+    g_over_l: FiniteFloat = Field(9.81, gt=0)
+    damping: FiniteFloat = Field(0.1, ge=0)
+    upright: bool = False
+
+    def build(self) -> DampedPendulum:
+        return DampedPendulum(dt=self.dt, g_over_l=self.g_over_l, damping=self.damping,
+                              upright=self.upright)
+
+
+OPTION = PendulumCfg   # this file's entry in plants.OPTIONS

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
 from learndyn.closedloop.plants.base import Plant
+from learndyn.core.config import FiniteFloat, Strict
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,3 +43,17 @@ class PointMass2D(Plant):
     @property
     def position_index(self) -> np.ndarray:
         return np.array([0, 2])
+
+
+class PointMassCfg(Strict):
+    """Recipe option ``[plant] type = "point_mass"`` (Ger & Barak Fig. 6: dt 0.1, clamp 10)."""
+
+    type: Literal["point_mass"] = "point_mass"
+    dt: FiniteFloat = Field(0.1, gt=0)
+    clamp: FiniteFloat = Field(10.0, gt=0, description="every state is clamped to +-clamp")
+
+    def build(self) -> PointMass2D:
+        return PointMass2D(dt=self.dt, clamp=self.clamp)
+
+
+OPTION = PointMassCfg   # this file's entry in plants.OPTIONS

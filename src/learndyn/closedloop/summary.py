@@ -1,47 +1,25 @@
-"""The closed- vs open-loop study (Ger & Barak Figs. 1c, 2a-c) for any recipe of this world.
+"""The closed-loop world's summary: per-phase scalars (stages, first stable step, gains,
+peaks), comparisons over seeds, and where the gains go in the gain plane.
 
-1. closed loop: every seed trained by BPTT through the plant (one vectorised batch);
-2. open loop: a student per seed, starting from the *same initial weights*, imitates that
-   seed's trained closed-loop network (the teacher);
-3. analysis: stages of the closed-loop loss, first stable step of P, effective gains, and
-   the gain-plane loss map; 4. figures; 5. summary.json.
-Each trained phase has its own store folder, so an interrupted study resumes where it was.
+``summarise(recipe, results, plant, task)`` is ClosedLoopWorld.analyse; it reads each
+phase's records and diverged steps only (core.trainer.RunResult).
 """
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Callable
-
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from learndyn.closedloop.analysis import gain_map
-from learndyn.closedloop.build import build
-from learndyn.closedloop.config import ClosedLoopRecipe
-from learndyn.core.seeds import run_keys, seed_labels
+from learndyn.closedloop.analysis import OSC_UNSTABLE, REGION_NAMES, region_of
 from learndyn.core.spectra import first_stable_step
 from learndyn.core.stages import loss_stages
 from learndyn.core.summaries import finite_median, quartiles
-from learndyn.core.store import RunStore
-from learndyn.core.trainer import Trainer, divergence_limits
-
-ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 
 # An open-loop peak counts as "above the initial loss" only if it exceeds it by 10 %: the
 # evaluation batch is fixed, so smaller excursions would be real but are not what the paper
 # means by a transient rise "far above" the initial value.
 PEAK_MARGIN = 1.10
-
-
-def _limits(step, state0, train):
-    """Each run's divergence limit: train.diverge_above, and train.diverge_factor x the run's
-    initial training loss (recomputed from the initial state, so a resumed phase gets the
-    same limits)."""
-    if math.isinf(train.diverge_factor):
-        return train.diverge_above
-    return divergence_limits(step, state0, train.diverge_factor, train.diverge_above)
 
 
 def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
@@ -93,40 +71,8 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
     return summary
 
 
-def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFactory | None = None,
-              figures: bool = True) -> dict:
-    """Train, analyse, draw and summarise; returns the summary (also written to summary.json)."""
-    t_start = time.time()
-    plant, task, agent, problems = build(recipe)
-    # the run labelled seed k uses fold_in(PRNGKey(0), k) whatever batch it is in, so a batch
-    # member is reproduced by the recipe with seed = k alone (core/seeds.py)
-    keys = run_keys(recipe.seed, recipe.seeds)
-    labels = seed_labels(recipe.seed, recipe.seeds)
-    steps = recipe.record.steps(recipe.train.epochs)
-    results, timings = {}, {}
-    prog = (lambda label: progress(label)) if progress else (lambda label: None)
-
-    pc = problems["closed"]
-    s0 = jax.vmap(pc.init)(keys)
-    trainer = Trainer(pc.step, pc.observe, obs_dims=pc.obs_dims,
-                      diverge_above=_limits(pc.step, s0, recipe.train))
-    results["closed"] = trainer.run(s0, steps, store=store.child("closed"),
-                                    progress=prog("closed loop"),
-                                    run_coords={"seed": labels})
-    timings["closed_s"] = results["closed"].train_s
-
-    if "open" in problems:
-        po = problems["open"]
-        teacher = results["closed"].state.params
-        so = jax.vmap(po.init)(keys, s0.params, teacher)
-        epochs = recipe.open_loop.epochs or recipe.train.epochs
-        trainer_o = Trainer(po.step, po.observe, obs_dims=po.obs_dims,
-                            diverge_above=_limits(po.step, so, recipe.train))
-        results["open"] = trainer_o.run(so, recipe.record.steps(epochs), store=store.child("open"),
-                                        progress=prog("open loop"),
-                                        run_coords={"seed": labels})
-        timings["open_s"] = results["open"].train_s
-
+def summarise(recipe, results: dict, plant, task) -> dict:
+    """The summary of the trained phases {"closed": RunResult, "open": RunResult}."""
     summary = {"recipe": recipe.name, "paper": recipe.paper, "seeds": recipe.seeds,
                "seed": recipe.seed, "epochs": {m: int(r.records.step.values[-1])
                                                for m, r in results.items()}}
@@ -153,31 +99,22 @@ def run_study(recipe: ClosedLoopRecipe, store: RunStore, progress: ProgressFacto
         over["n_healthy_both_phases"] = int(sum(both))
     summary["over_seeds"] = over
 
-    gm = None
-    if plant.nx == 2 and plant.nu == 1 and recipe.task.type == "regulation":
-        g = recipe.gain_map
-        gm = gain_map(plant, task, np.linspace(*g.k1, g.resolution), np.linspace(*g.k2, g.resolution))
-        summary["gain_regions"] = _gain_path_regions(results, plant, task)
-    # closed_s / open_s: training wall time of each phase over every invocation (a resumed
-    # run's parts add up); invocation_s: the command that wrote this summary
-    timings["invocation_s"] = time.time() - t_start
-    summary["timing"] = timings
-    summary["backend"] = jax.default_backend()
-    if figures:
-        from learndyn.closedloop.figures import draw_all
-        summary["figures"] = draw_all(results, summary, gm, store.figures)
-    store.write_summary(summary)
+    if has_gain_plane(recipe, plant):
+        summary["gain_regions"] = gain_path_regions(results, plant, task)
     return summary
 
 
-def _gain_path_regions(results, plant, task) -> dict:
+def has_gain_plane(recipe, plant) -> bool:
+    """Whether the recipe's policies live in a 2-D gain plane (a regulated plant with two
+    states and one control): then the gain map and the gain paths are drawn."""
+    return plant.nx == 2 and plant.nu == 1 and recipe.task.type == "regulation"
+
+
+def gain_path_regions(results, plant, task) -> dict:
     """Where each mode's effective gains go in the gain plane: the fraction of recorded steps
     in each region (all seeds), the fraction of seeds that ever enter the oscillatory-unstable
     region, and per seed the largest spectral radius of A + B K reached inside it (how deep
     the path goes: 1 is the boundary)."""
-    import jax.numpy as jnp
-
-    from learndyn.closedloop.analysis import OSC_UNSTABLE, REGION_NAMES, region_of
     A, B, _ = plant.linearize()
     A, B = jnp.asarray(A, jnp.float32), jnp.asarray(B, jnp.float32)
 

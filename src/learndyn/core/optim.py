@@ -1,6 +1,6 @@
-"""Optimisers for the grokking experiments (full batch), as optax transformations.
+"""The one optimiser factory of learndyn (every world), as optax transformations.
 
-``make_optimizer(name, lr, weight_decay)`` with ``name`` one of:
+``make_optimizer(name, lr, weight_decay, momentum, clip=...)`` with ``name`` one of:
 
 * ``"sgd"``: heavy-ball momentum with COUPLED L2: ``g <- g + wd * p``;
   ``m <- momentum * m + g``; ``p <- p - lr * m``
@@ -30,6 +30,11 @@
   weight decay ``wd``. ``W`` is recognised as the ``W`` field of a
   :class:`~learndyn.grokking.model.Params` (or a ``"W"`` dict key); for any
   other pytree optax's default (all 2-D leaves) is used.
+
+``clip`` (a positive number or None) clips the gradient's global norm first:
+``chain(clip_by_global_norm(clip), <the optimiser>)``. With ``weight_decay = 0`` and
+``momentum = 0`` the "sgd" and "adam" updates equal ``optax.sgd(lr)`` and ``optax.adam(lr)``
+bit for bit (adding ``0 * p`` and a zero-decay trace change no value).
 
 ``momentum`` only affects ``"sgd"``; Adam-type methods use b1 = 0.9, b2 = 0.999.
 
@@ -136,6 +141,7 @@ def make_optimizer(
     *,
     muon_beta: float = 0.95,
     inject: bool = False,
+    clip: float | None = None,
 ) -> optax.GradientTransformation:
     """Build an optimiser (see the module docstring for the exact update rules).
 
@@ -147,6 +153,7 @@ def make_optimizer(
       muon_beta: Muon's (Nesterov) momentum coefficient.
       inject: wrap in ``optax.inject_hyperparams`` so ``learning_rate`` and
         ``weight_decay`` are stored in the optimiser state.
+      clip: clip the gradient's global norm to this value first (None: no clipping).
 
     Raises:
       ConfigError: unknown ``name`` (field ``"optimizer"``), or a concrete
@@ -162,10 +169,32 @@ def make_optimizer(
         raise ConfigError("momentum", f"must be a number in [0, 1), got {momentum!r}")
     if isinstance(muon_beta, bool) or not isinstance(muon_beta, Real) or not (0.0 <= float(muon_beta) < 1.0):
         raise ConfigError("muon_beta", f"must be a number in [0, 1), got {muon_beta!r}")
+    if clip is not None:
+        _check_number("clip", clip, positive=True)
     if inject:
         factory = lambda learning_rate, weight_decay: _build(name, learning_rate, weight_decay, momentum, muon_beta)
-        return optax.inject_hyperparams(factory)(learning_rate=lr, weight_decay=weight_decay)
-    return _build(name, lr, weight_decay, momentum, muon_beta)
+        opt = optax.inject_hyperparams(factory)(learning_rate=lr, weight_decay=weight_decay)
+    else:
+        opt = _build(name, lr, weight_decay, momentum, muon_beta)
+    opt = optax.chain(optax.clip_by_global_norm(clip), opt) if clip is not None else opt
+    return _standard_promotion(opt)
+
+
+def _standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`tx` with its init and update traced under JAX's standard dtype promotion.
+
+    optax mixes its int32 step count with Python floats (Adam's bias correction
+    ``1 - decay**count``), which JAX's strict promotion refuses; learndyn's tests run under
+    strict promotion (tests/conftest.py), so the optimiser states here, locally, the rule its
+    own code was written for. Nothing process-wide changes; the numbers are the same."""
+    def init(params):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.init(params)
+
+    def update(updates, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.update(updates, state, params)
+    return optax.GradientTransformation(init, update)
 
 
 def conjugate_grads(grads):

@@ -12,23 +12,23 @@ A benchmark compares learndyn with a baseline (a plain PyTorch script) on one un
                         (`measure_matmul_peak`) and the FLOP count is XLA's own cost analysis
                         of the learndyn program (`xla_flops`).
 
-Benchmarks live in the repository's `benchmarks/` folder: every `benchmarks/*.py` (names not
-starting with "_") is imported once and registers its benchmarks with `register`. The folder
-is looked up in $LEARNDYN_BENCHMARKS, then `./benchmarks` in the current directory or any
-parent, then next to the source tree of this package (an editable install).
+This file and the benchmarks live in the repository's `benchmarks/` folder, outside the
+installed package: `learndyn bench` imports the folder as the package `learndyn_benchmarks`
+(learndyn/bench_loader.py says where it looks). Every other `*.py` of the folder (names not
+starting with "_") is imported once by `discover` and registers its benchmarks with `register`
+(a benchmark module imports this harness as `from .harness import ...`).
 
 Timing: every time is the best of a few blocks of repeated units, each block long enough
 (`BenchSettings.min_seconds / 3`) that timer and dispatch overheads vanish; learndyn is timed
 after a warm-up call that compiles, and with `jax.block_until_ready`. Best-of-blocks keeps the
-numbers stable on a machine shared with other work (both sides are treated alike).
+numbers stable on a machine shared with other work (both sides are treated alike). learndyn
+is timed at the matmul precision it trains at (`learndyn.core.precision.float32_matmuls`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +38,9 @@ from typing import Any, Callable, Iterable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jax_core
 
+from learndyn.core.precision import float32_matmuls
 from learndyn.errors import ConfigError
 
 BASELINE_HINT = ("PyTorch is not installed, so the baseline columns are empty: "
@@ -82,31 +84,25 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def benchmark_dirs() -> list[Path]:
-    """Candidate `benchmarks/` folders, in the order they are searched."""
-    out = []
-    env = os.environ.get("LEARNDYN_BENCHMARKS")
-    if env:
-        out.append(Path(env))
-    cwd = Path.cwd().resolve()
-    out += [d / "benchmarks" for d in (cwd, *cwd.parents)]
-    out.append(Path(__file__).resolve().parents[3] / "benchmarks")
-    return out
+HERE = Path(__file__).resolve().parent
 
 
 def discover(dirs: Iterable[Path] | None = None) -> list[str]:
-    """Import the benchmark modules of the first folder (of `benchmark_dirs()`) that has any;
-    returns the names of all registered benchmarks."""
-    for d in (benchmark_dirs() if dirs is None else dirs):
-        files = sorted(p for p in Path(d).glob("*.py") if not p.name.startswith("_"))
+    """Import the benchmark modules of the first folder of `dirs` (default: this harness's
+    own folder) that has any, as submodules of this harness's package; returns the names of
+    all registered benchmarks."""
+    package = __name__.rpartition(".")[0] or "learndyn_benchmarks"
+    for d in ([HERE] if dirs is None else dirs):
+        files = sorted(p for p in Path(d).glob("*.py")
+                       if not p.name.startswith("_") and p.resolve() != Path(__file__).resolve())
         if not files:
             continue
         for path in files:
             path = path.resolve()
-            if path in _LOADED:
-                continue
-            spec = importlib.util.spec_from_file_location(f"learndyn_benchmarks.{path.stem}",
-                                                          path)
+            name = f"{package}.{path.stem}"
+            if path in _LOADED or getattr(sys.modules.get(name), "__file__", None) == str(path):
+                continue   # imported already (by discover, or by name)
+            spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
@@ -195,15 +191,18 @@ def time_per_call(fn: Callable[[], Any], min_seconds: float = 1.5, warmup: int =
 def _trainer_blocks(problem, n_runs: int, seed: int = 0):
     """(t_adv, steps_for): `t_adv(n)` times `Trainer.advance(state, n)` of `n_runs` vmapped
     runs (compiled on creation), `steps_for(seconds)` the step count whose call takes about
-    that long. The trainer has an empty `observe` (see `time_trainer`)."""
+    that long. The trainer has an empty `observe` (see `time_trainer`). `problem.init(key)`
+    returns a run's (state, consts) and `problem.step(state, t, consts)` is its update, as
+    in a core.world.Phase."""
     from learndyn.core.trainer import Trainer
 
-    tr = Trainer(problem.step, lambda state: {}, run_map=getattr(problem, "map_runs", None))
-    s0 = jax.vmap(problem.init)(jax.random.split(jax.random.PRNGKey(seed), n_runs))
+    tr = Trainer(problem.step, lambda state, consts: {}, takes_consts=True,
+                 run_map=getattr(problem, "map_runs", None))
+    s0, c0 = jax.vmap(problem.init)(jax.random.split(jax.random.PRNGKey(seed), n_runs))
 
     def t_adv(n):
         t = time.perf_counter()
-        jax.block_until_ready(tr.advance(s0, n))
+        jax.block_until_ready(tr.advance(s0, n, consts=c0))
         return time.perf_counter() - t
 
     t_adv(1)  # compile (the step count is an argument: one program for every n)
@@ -277,34 +276,46 @@ def batch_note(name: str, n_runs: int, batch: float, single: float) -> str:
             f"alternately, median of each): {batch / single:.2f}x")
 
 
-@contextlib.contextmanager
-def _scans_unrolled():
-    """Within the block, `jax.lax.scan` unrolls its loop fully (for FLOP counting)."""
-    orig = jax.lax.scan
+def _unrolled(jaxpr: jax_core.Jaxpr) -> jax_core.Jaxpr:
+    """A copy of `jaxpr` in which every scan (at any depth: inside jit, cond, custom
+    derivatives, other scans) is fully unrolled (`unroll` = its length). Nothing else
+    changes, and nothing outside the copy (no JAX function is replaced)."""
+    eqns = []
+    for eqn in jaxpr.eqns:
+        params = {k: _unrolled_param(v) for k, v in eqn.params.items()}
+        if eqn.primitive.name == "scan":
+            params["unroll"] = max(1, int(params["length"]))
+        eqns.append(eqn.replace(params=params))
+    return jaxpr.replace(eqns=eqns)
 
-    def scan(f, init, xs=None, length=None, reverse=False, unroll=1, **kw):
-        return orig(f, init, xs, length=length, reverse=reverse, unroll=True, **kw)
 
-    jax.lax.scan = scan
-    try:
-        yield
-    finally:
-        jax.lax.scan = orig
+def _unrolled_param(value):
+    if isinstance(value, jax_core.ClosedJaxpr):
+        return jax_core.ClosedJaxpr(_unrolled(value.jaxpr), value.consts)
+    if isinstance(value, jax_core.Jaxpr):
+        return _unrolled(value)
+    if isinstance(value, (tuple, list)) and value and all(
+            isinstance(v, (jax_core.ClosedJaxpr, jax_core.Jaxpr)) for v in value):
+        return type(value)(_unrolled_param(v) for v in value)
+    return value
 
 
 def xla_flops(fn: Callable, *args, unroll_scans: bool = True) -> float:
-    """FLOPs of `fn(*args)` by XLA's own cost analysis (`jax.jit(fn).lower(...)`).
+    """FLOPs of `fn(*args)` by XLA's own cost analysis (`jax.jit(...).lower(...)`).
 
     In this jax version `cost_analysis()` is a dict (older versions: a list of one dict per
     program), and the body of a while loop (lax.scan, fori_loop) is counted ONCE, whatever its
     trip count. So the program to count must contain no loops over the unit of work: pass one
-    step (e.g. one training epoch, not a fori_loop of epochs), and with `unroll_scans` every
-    `jax.lax.scan` traced inside it (looked up as `jax.lax.scan`, e.g. the time loops of a
-    rollout) is fully unrolled while lowering, so that each time step is counted.
+    step (e.g. one training epoch, not a fori_loop of epochs). With `unroll_scans` the program
+    lowered is fn's jaxpr with every scan fully unrolled (`_unrolled`: an explicit rewrite of
+    that copy; e.g. the time loops of a rollout, and a fori_loop of static length, which JAX
+    writes as a scan), so that each iteration is counted; a loop of dynamic length (a
+    while_loop) is still counted once.
     """
-    with _scans_unrolled() if unroll_scans else contextlib.nullcontext():
-        # a fresh wrapper, so that no trace cached from an earlier jit of `fn` is reused
-        lowered = jax.jit(lambda *a: fn(*a)).lower(*args)
+    closed = jax.make_jaxpr(fn)(*args)
+    if unroll_scans:
+        closed = jax_core.ClosedJaxpr(_unrolled(closed.jaxpr), closed.consts)
+    lowered = jax.jit(jax_core.jaxpr_as_fun(closed)).lower(*jax.tree_util.tree_leaves(args))
     ca = lowered.cost_analysis()
     if isinstance(ca, (list, tuple)):
         ca = ca[0] if ca else {}
@@ -346,13 +357,15 @@ def run_benchmarks(names: Iterable[str] | str | None = None,
         say(BASELINE_HINT)
     if peak_flops is None:
         say("measuring float32 matmul peak")
-        peak_flops = measure_matmul_peak(seconds=0.2 if quick else 1.5,
-                                         sizes=(128, 256) if quick else (256, 512, 1024, 2048))
+        with float32_matmuls():
+            peak_flops = measure_matmul_peak(seconds=0.2 if quick else 1.5,
+                                             sizes=(128, 256) if quick else (256, 512, 1024, 2048))
     rows = []
     for name in names:
         b = _REGISTRY[name]
         say(f"running {name}")
-        base, ours, flops, *measured = b.run(settings)
+        with float32_matmuls():   # the precision learndyn trains at (run_recipe)
+            base, ours, flops, *measured = b.run(settings)
         base = float(base) if base is not None else None
         ours = float(ours)
         if b.notes:
