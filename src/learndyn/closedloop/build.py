@@ -26,5 +26,6 @@ def build(recipe: ClosedLoopRecipe):
     problems = {"closed": ControlProblem(agent, plant, task, opt, "closed", **kw)}
     if recipe.open_loop.enabled:
         problems["open"] = ControlProblem(agent, plant, task, opt,
-                                          OPEN_LOOP_MODES[recipe.open_loop.inputs], **kw)
+                                          OPEN_LOOP_MODES[recipe.open_loop.inputs], **kw,
+                                          imitation_time=recipe.open_loop.time_reduction)
     return plant, task, agent, problems

@@ -150,3 +150,65 @@ def _gains(src) -> Check:
             "literal 'stays out' does not hold") if frac else ""
     return Check(verdict(ok), f"max radius inside: closed {depth['closed']:.3f}, open "
                  f"{depth['open']:.3f}{note}{h.note}")
+
+
+# Our run matches the authors' saved run where each claimed number of theirs lies within
+# Z_MAX standard deviations (over our healthy seeds) of our seeds' median: on a log scale for
+# losses, ratios and steps (they vary by factors from seed to seed), linearly for the gains.
+# Their run is one draw; a draw from our seeds' distribution falls within 3 sd of its median
+# with probability ~0.99 if it is normal, so over 8 numbers a false refutation is ~5 % likely.
+# The spread needs at least MIN_SEEDS healthy seeds (the paper-scale check runs --seeds 8).
+Z_MAX, MIN_SEEDS = 3.0, 3
+
+
+def _z(values, theirs, log: bool) -> float:
+    v = np.asarray(values, float)
+    t = float(theirs)
+    if log:
+        if np.any(v <= 0) or t <= 0:
+            return float("inf")
+        v, t = np.log(v), np.log(t)
+    sd = float(np.std(v, ddof=1))
+    gap = abs(t - float(np.median(v)))
+    return gap / sd if sd > 0 else (0.0 if gap == 0 else float("inf"))
+
+
+@CLAIMS.claim("gb.matches_authors_run", text="our run of Figs. 1-2 on the authors' conventions "
+              "matches the authors' own saved run",
+              expected=f"each of their numbers (closed: final deployed loss, gains; open: peak "
+                       f"over initial, peak update, settle update, final loss) within "
+                       f"{Z_MAX:g} sd of our seeds' median")
+def _matches_authors(src) -> Check:
+    from learndyn.closedloop.authors import CLAIMED
+    summ = src.get(RECIPE).summary
+    a = summ.get("authors")
+    if not a:
+        return Check("inconclusive", "the run has no authors' comparison (authors_run is set "
+                     "by the 'reference' preset)")
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
+    if a["differs"]:
+        return Check("inconclusive", "not at the authors' settings: " + "; ".join(a["differs"][:3])
+                     + (f" and {len(a['differs']) - 3} more" if len(a["differs"]) > 3 else ""))
+    if len(h.idx) < MIN_SEEDS:
+        return Check("inconclusive", f"{len(h.idx)} healthy seed(s): the seed-to-seed spread "
+                     f"needs at least {MIN_SEEDS} (run with --seeds 8)")
+    rows, zs = [], []
+    for phase, names in CLAIMED.items():
+        for name in names:
+            e = a[phase][name]
+            vals = [v for v in h.pick(e["per_seed"]) if v is not None]
+            if len(vals) < MIN_SEEDS or e["authors"] is None:
+                return Check("inconclusive", f"{phase} {name}: {len(vals)} finite seed values")
+            if name == "final_gains":
+                z = max(_z([v[i] for v in vals], e["authors"][i], log=False) for i in range(2))
+                shown = "[" + ", ".join(f"{x:.3g}" for x in e["ours"]) + "] vs [" + \
+                    ", ".join(f"{x:.3g}" for x in e["authors"]) + "]"
+            else:
+                z = _z(vals, e["authors"], log=True)
+                shown = f"{e['ours']:.3g} vs {e['authors']:.3g}"
+            zs.append(z)
+            rows.append(f"{phase} {name} {shown} (z {z:.1f})")
+    return Check(verdict(max(zs) <= Z_MAX), f"ours vs authors over {len(h.idx)} seeds: "
+                 + "; ".join(rows) + h.note)

@@ -104,6 +104,9 @@ class OpenLoopCfg(Strict):
     enabled: bool = True
     inputs: Literal["white_noise", "teacher"] = "white_noise"
     epochs: int | None = Field(None, ge=1, le=100_000_000, description="default: train.epochs")
+    time_reduction: Literal["mean", "sum"] = Field(
+        "mean", description="the imitation loss over time: mean (the paper's (1/T) sum_t) or "
+                            "sum (the authors' code)")
 
 
 class GainMapCfg(Strict):
@@ -133,6 +136,9 @@ class ClosedLoopRecipe(RecipeBase):
     record: Schedule = Schedule()
     gain_map: GainMapCfg = GainMapCfg()
     n_stages: int = Field(4, ge=2, le=8, description="regimes fitted to the closed-loop loss")
+    authors_run: Literal["", "gb2025-fig1"] = Field(
+        "", description="put the authors' saved run beside this one in the summary "
+                        "(closedloop/authors.py); '' for none")
 
     @model_validator(mode="after")
     def _consistent(self):

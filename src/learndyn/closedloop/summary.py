@@ -101,6 +101,10 @@ def summarise(recipe, results: dict, plant, task) -> dict:
 
     if has_gain_plane(recipe, plant):
         summary["gain_regions"] = gain_path_regions(results, plant, task)
+    if recipe.authors_run:
+        from learndyn.closedloop.authors import side_by_side
+        summary["authors"] = side_by_side(
+            recipe, results, {m: summary[m]["per_seed"]["status"] for m in results})
     return summary
 
 

@@ -56,6 +56,8 @@ class ControlProblem:
     eval_batch: int = 200
     fit_gains: bool = True
     batch_reduction: str = "mean"   # "sum" multiplies the training objective by the batch size
+    # the imitation loss over time: "mean" (the paper's (1/T) sum_t) or "sum" (the authors' code)
+    imitation_time: str = "mean"
 
     @property
     def _batch_factor(self) -> float:
@@ -64,6 +66,9 @@ class ControlProblem:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ConfigError("mode", f"{self.mode!r} is not one of {list(MODES)}")
+        if self.imitation_time not in ("mean", "sum"):
+            raise ConfigError("open_loop.time_reduction",
+                              f"{self.imitation_time!r} is not one of ['mean', 'sum']")
         if self.batch_reduction not in ("mean", "sum"):
             raise ConfigError("train.batch_reduction",
                               f"{self.batch_reduction!r} is not one of ['mean', 'sum']")
@@ -108,7 +113,10 @@ class ControlProblem:
     def imitation_loss(self, params, teacher, inputs):
         us = jax.vmap(lambda i: open_loop(self.agent, params, i))(inputs)
         ut = jax.vmap(lambda i: open_loop(self.agent, teacher, i))(inputs)
-        return jnp.mean(jnp.sum((us - ut) ** 2, axis=-1))
+        per_step = jnp.sum((us - ut) ** 2, axis=-1)              # (B, T)
+        if self.imitation_time == "sum":
+            return jnp.mean(jnp.sum(per_step, axis=-1))
+        return jnp.mean(per_step)
 
     def objective(self, params, teacher, key):
         """The training loss of this mode on a fresh batch (batch-mean episode loss, times the

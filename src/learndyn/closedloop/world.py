@@ -107,6 +107,21 @@ class ClosedLoopWorld:
             rows.append(("deployed peak > 1.1 x initial",
                          ["" if m == "closed" else fmt(frac) if frac is None else f"{frac:.0%}"
                           for m in modes]))
+        authors = summary.get("authors")
+        if authors:
+            from learndyn.closedloop.authors import COMPARED
+
+            def ratio(r):
+                if r is None:
+                    return ""
+                return " (" + ("/".join(f"{x:.2f}" for x in r) if isinstance(r, list)
+                               else f"{r:.2f}") + "x)"
+            rows.append((f"authors' run ({len(authors['differs'])} settings differ)",
+                         ["" for _ in modes]))
+            for name in dict.fromkeys(n for m in modes for n in COMPARED.get(m, ())):
+                rows.append((f"  {name}", [
+                    fmt(authors[m][name]["authors"]) + ratio(authors[m][name]["ratio"])
+                    if m in authors and name in authors[m] else "" for m in modes]))
         return rows
 
 
