@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# the CLI's persistent compilation cache stays off in the tests (they compile in a fresh
+# process each run, as CI does; the cache is tested in test_cli)
+os.environ.setdefault("LEARNDYN_COMPILE_CACHE", "0")
 
 import jax  # noqa: E402
 

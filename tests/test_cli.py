@@ -133,3 +133,34 @@ def test_claims_no_run_reads_finished_runs_and_runs_nothing(gb_smoke_run, monkey
     toml = runs / out.name / "recipe.toml"
     toml.write_text(toml.read_text().replace("seed = 0", "seed = 7"))
     assert "older version" in verdicts(runs)["gb.closed.plateau"]["measured"]
+
+
+def test_ledger_reads_at_80_columns():
+    """One block per claim: id and verdict on one line, long measured text wrapped within
+    the width (not squeezed into 13-character cells)."""
+    from learndyn.cli import ledger_lines
+    from learndyn.core.claims import ClaimResult
+    long = "; ".join(f"seed {i}: slopes -1.34/-0.19/-6.80 breaks [10, 109]" for i in range(8))
+    rows = [ClaimResult("gb.closed.plateau", "closed-loop loss: a fast drop, a plateau, then a "
+                        "second drop", "verified", long, "stage slopes s1, s3 < 0"),
+            ClaimResult("gb.matches_authors_run", "ours matches theirs", "refuted", "x", "y")]
+    lines = [t.plain for t in ledger_lines(rows, "claims ledger (paper scale)", 80)]
+    assert all(len(x) <= 80 for x in lines)
+    assert lines[2].startswith("gb.closed.plateau") and lines[2].endswith("verified")
+    assert any(x.startswith("  measured: seed 0") for x in lines)
+    # the measured text is all there, wrapped over whole words
+    body = " ".join(x.strip() for x in lines if x.startswith("    ") or "measured:" in x)
+    assert "seed 7: slopes -1.34/-0.19/-6.80 breaks [10, 109]" in body
+    assert lines[-1] == "2 claims: 1 verified, 1 refuted, 0 inconclusive"
+
+
+def test_compilation_cache_folder():
+    from pathlib import Path
+
+    from learndyn.cli import compilation_cache_dir
+    assert compilation_cache_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/learndyn/jax")
+    assert compilation_cache_dir({}) == Path.home() / ".cache" / "learndyn" / "jax"
+    for off in ("0", "false", "OFF"):
+        assert compilation_cache_dir({"LEARNDYN_COMPILE_CACHE": off}) is None
+    # the user's own JAX cache setting is left alone
+    assert compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "/mine"}) is None

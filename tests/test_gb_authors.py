@@ -118,3 +118,39 @@ def test_claim_verifies_refutes_and_waits_for_seeds():
     r = _check(_summary({}, 8, differs=["agent.n = 16 (authors: 100)"]))
     assert r.verdict == "inconclusive" and "agent.n" in r.measured
     assert Z_MAX == 3.0
+
+
+class _TwoRuns:
+    """A paper-scale source with one summary per preset."""
+    scale = "paper"
+
+    def __init__(self, by_preset):
+        self.by_preset = by_preset
+
+    def get(self, name, overrides=None):
+        preset = (overrides or {}).get("preset", "reference")
+        return type("R", (), {"summary": self.by_preset[preset]})()
+
+
+def _run_summary(fss, gains, peak, init=100.0, n=3):
+    ok = {"status": ["ok"] * n}
+    return {"closed": {"per_seed": {**ok, "first_stable_step": [fss] * n,
+                                    "final_gains": [gains] * n}, "final_loss": 6.0},
+            "open": {"per_seed": {**ok, "peak_deployed_loss": [peak] * n,
+                                  "initial_deployed_loss": [init] * n}}}
+
+
+def test_reference_vs_paper_claim():
+    claim = next(c for c in CLAIMS if c.id == "gb.reference_vs_paper.conventions")
+    code = _run_summary(108, [-0.35, -0.98], 5e4)
+    same = _TwoRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 3e4)})
+    assert claim.check(same).verdict == "verified"
+    # the paper's text makes the student's peak vanish: a different result
+    flat = _TwoRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 100.0)})
+    r = claim.check(flat)
+    assert r.verdict == "refuted" and "text: stable at 120" in r.measured
+    late = _TwoRuns({"reference": code, "paper_text": _run_summary(400, [-0.37, -1.0], 3e4)})
+    assert claim.check(late).verdict == "refuted"
+    smoke = _TwoRuns({"reference": code})
+    smoke.scale = "smoke"
+    assert claim.check(smoke).verdict == "inconclusive"

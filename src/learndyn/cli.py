@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,32 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="learndyn: learning as a coupled dynamical system.")
 console = Console(stderr=True)
 out = Console()
+
+# The persistent JAX compilation cache of the command line: compiled programs are kept in
+# the user's cache folder, so a second `learndyn run` of the same recipe skips compiling
+# (jax's own cache: keyed by the program, the jax version and the machine). On by default;
+# LEARNDYN_COMPILE_CACHE=0 turns it off; JAX_COMPILATION_CACHE_DIR, if set, is the user's
+# own choice and is left alone. Only the CLI sets it: importing learndyn sets nothing.
+COMPILE_CACHE_ENV = "LEARNDYN_COMPILE_CACHE"
+
+
+def compilation_cache_dir(environ=os.environ) -> Path | None:
+    """Where the CLI keeps compiled programs ($XDG_CACHE_HOME or ~/.cache, then
+    learndyn/jax), or None when it keeps none."""
+    if environ.get(COMPILE_CACHE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return None
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "learndyn" / "jax"
+
+
+@app.callback()
+def _setup() -> None:
+    folder = compilation_cache_dir()
+    if folder is not None:
+        import jax
+        jax.config.update("jax_compilation_cache_dir", str(folder))
 
 
 @contextmanager
@@ -212,15 +239,38 @@ def claims(paper: Optional[str] = typer.Option(None, help="only this paper's cla
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
         return
+    title = f"claims ledger ({scale} scale" + (f", --set {format_overrides(over)})"
+                                                if over else ")")
+    for line in ledger_lines(results, title, out.width):
+        out.print(line, highlight=False)
+
+
+_VERDICT_STYLE = {"verified": "green", "refuted": "red", "inconclusive": "yellow"}
+
+
+def ledger_lines(results, title: str, width: int = 80) -> list:
+    """The ledger laid out for a terminal `width` columns wide: one block per claim (its id
+    and verdict on one line, then the claim, what was measured and what was expected,
+    wrapped and indented), and a count of the verdicts at the end."""
+    import textwrap
+
     from rich.text import Text
-    t = Table(title=Text(f"claims ledger ({scale} scale"   # Text: a value's [..] is not markup
-                         + (f", --set {format_overrides(over)})" if over else ")")))
-    for col in ("id", "claim", "verdict", "measured", "expected"):
-        t.add_column(col, overflow="fold")
-    colors = {"verified": "green", "refuted": "red", "inconclusive": "yellow"}
+    width = max(40, width)
+    lines: list = [Text(title, style="bold"), Text("")]
     for r in results:
-        t.add_row(r.id, r.claim, f"[{colors[r.verdict]}]{r.verdict}[/]", r.measured, r.expected)
-    out.print(t)
+        head = Text(r.id)
+        head.append(" " * max(1, width - len(r.id) - len(r.verdict)))
+        head.append(r.verdict, style=_VERDICT_STYLE[r.verdict])
+        lines.append(head)
+        for label, text in (("", r.claim), ("measured: ", r.measured),
+                            ("expected: ", r.expected)):
+            lines.extend(Text(x) for x in textwrap.wrap(
+                label + text, width, initial_indent="  ", subsequent_indent="    "))
+        lines.append(Text(""))
+    counts = {v: sum(r.verdict == v for r in results) for v in _VERDICT_STYLE}
+    lines.append(Text(f"{len(results)} claims: " + ", ".join(
+        f"{n} {v}" for v, n in counts.items())))
+    return lines
 
 
 def _recipe_runs(scale: str, runs_dir: Path, *, overrides: dict, **kw):

@@ -33,18 +33,22 @@ class RecipeRuns:
     run_missing: bool = True   # False: a recipe without a finished run makes its claims inconclusive
     _cache: dict = field(default_factory=dict)
 
-    def get(self, recipe: str) -> LoadedRun:
-        if recipe not in self._cache:
+    def get(self, recipe: str, overrides: dict | None = None) -> LoadedRun:
+        """The finished run of `recipe` (with the ledger's overrides, then `overrides`)."""
+        key = (recipe, tuple(sorted((overrides or {}).items())))
+        if key not in self._cache:
             from learndyn.recipes import default_out, load_recipe, run_recipe
-            over = {**self.overrides, **({"seeds": self.seeds} if self.seeds else {})}
+            over = {**self.overrides, **({"seeds": self.seeds} if self.seeds else {}),
+                    **(overrides or {})}
             rcp = load_recipe(recipe, self.scale, over or None)
             out = default_out(rcp, self.scale, self.runs_dir)
             if self.run_missing:
                 summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
             else:
-                summary = self._finished(rcp, out, recipe)
-            self._cache[recipe] = LoadedRun(out, summary)
-        return self._cache[recipe]
+                name = recipe + "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
+                summary = self._finished(rcp, out, name)
+            self._cache[key] = LoadedRun(out, summary)
+        return self._cache[key]
 
     def _finished(self, rcp, out: Path, recipe: str) -> dict:
         """The summary of the finished run of exactly this recipe in `out`, else NotRun."""

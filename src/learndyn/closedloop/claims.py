@@ -176,7 +176,7 @@ def _z(values, theirs, log: bool) -> float:
 @CLAIMS.claim("gb.matches_authors_run", text="our run of Figs. 1-2 on the authors' conventions "
               "matches the authors' own saved run",
               expected=f"each of their numbers (closed: final deployed loss, gains; open: peak "
-                       f"over initial, peak update, settle update, final loss) within "
+                       f"deployed loss, peak update, settle update, final loss) within "
                        f"{Z_MAX:g} sd of our seeds' median")
 def _matches_authors(src) -> Check:
     from learndyn.closedloop.authors import CLAIMED
@@ -212,3 +212,52 @@ def _matches_authors(src) -> Check:
             rows.append(f"{phase} {name} {shown} (z {z:.1f})")
     return Check(verdict(max(zs) <= Z_MAX), f"ours vs authors over {len(h.idx)} seeds: "
                  + "; ".join(rows) + h.note)
+
+
+# The paper's text against the authors' code (both presets of gb2025-fig1, run, not
+# asserted): the result is "the same" when the open-loop student's deployed loss peaks above
+# PEAK_MARGIN x its initial value in both, the closed-loop first stable step is within
+# SAME_STEP_FACTOR, and the closed-loop final gains within GAIN_TOL of each other. The two
+# deployed losses are different quantities (the objective with its control term, against the
+# state cost), so their values are shown, not compared. 1.5x: the 8-seed spread of the first
+# stable step is a few per cent, so a 50 % shift is a real change; GAIN_TOL 0.1: the 8-seed
+# spread of the final gains is ~0.02 (README).
+SAME_STEP_FACTOR, GAIN_TOL = 1.5, 0.1
+
+
+@CLAIMS.claim("gb.reference_vs_paper.conventions", text="the loss conventions of the paper's "
+              "text give the result of the authors' code (Figs. 1-2)",
+              expected=f"both: open-loop peak > {PEAK_MARGIN:g}x initial; closed first stable "
+                       f"step within x{SAME_STEP_FACTOR:g}, final gains within {GAIN_TOL:g}")
+def _reference_vs_paper(src) -> Check:
+    h = _healthy(src.get(RECIPE).summary, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
+    if getattr(src, "scale", "paper") != "paper":
+        # two more runs of the recipe for a comparison that means something only at the
+        # paper's size; the check itself is tested on fabricated summaries
+        return Check("inconclusive", "decided at paper scale only (it runs gb2025-fig1 with "
+                     "both presets)")
+    runs = {"code": src.get(RECIPE, {"preset": "reference"}).summary,
+            "text": src.get(RECIPE, {"preset": "paper_text"}).summary}
+    vals = {}
+    for name, summ in runs.items():
+        h = _healthy(summ, "closed", "open")
+        if h.inconclusive:
+            return Check("inconclusive", f"{name}: {h.inconclusive.measured}")
+        c, o = summ["closed"]["per_seed"], summ["open"]["per_seed"]
+        fss = finite_median(h.pick(c["first_stable_step"]))
+        gains = finite_median(h.pick(c["final_gains"]))
+        ratios = [p / i for p, i in zip(h.pick(o["peak_deployed_loss"]),
+                                        h.pick(o["initial_deployed_loss"]))
+                  if p is not None and i]
+        vals[name] = (fss, gains, finite_median(ratios), summ["closed"]["final_loss"])
+    (f1, g1, r1, l1), (f2, g2, r2, l2) = vals["code"], vals["text"]
+    if None in (f1, f2, g1, g2, r1, r2):
+        return Check("inconclusive", f"a number is missing: code {vals['code']}, text "
+                     f"{vals['text']}")
+    same = (r1 > PEAK_MARGIN and r2 > PEAK_MARGIN and max(f1, f2) <= SAME_STEP_FACTOR * min(f1, f2)
+            and max(abs(a - b) for a, b in zip(g1, g2)) <= GAIN_TOL)
+    show = lambda f, g, r, l: (f"stable at {f:.0f}, gains [{g[0]:.3f}, {g[1]:.3f}], "  # noqa: E731
+                               f"open peak/initial {r:.3g}, final deployed {l:.3g}")
+    return Check(verdict(same), f"code: {show(*vals['code'])}; text: {show(*vals['text'])}")

@@ -31,6 +31,14 @@ def loss_curves(results, summary, path: Path) -> Path:
             fs = summary[mode].get("first_stable_step")
             if fs is not None:
                 ax.axvline(fs + 1, color=MODE_COLORS[mode], ls=":", lw=1)
+        if var == "deployed_loss" and summary.get("authors"):
+            # the authors' saved run (checkpoint e after e updates), dashed
+            from learndyn.closedloop.authors import authors_run
+            theirs = authors_run()
+            for mode in results:
+                y = np.asarray(theirs[mode]["test_loss"])
+                ax.plot(np.arange(len(y)) + 1, y, color=MODE_COLORS[mode], lw=1.0, ls="--",
+                        label=f"{mode} loop, authors' saved run")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(1, max(r.records.step.values[-1] for r in results.values()) + 1)

@@ -104,7 +104,7 @@ class ClosedLoopWorld:
                       if fs.get(m, {}).get("n") else "—" for m in modes]))
         if "open_peak_above_initial_fraction" in over and "open" in modes:
             frac = over["open_peak_above_initial_fraction"]
-            rows.append(("deployed peak > 1.1 x initial",
+            rows.append(("peak > 1.1 x initial",
                          ["" if m == "closed" else fmt(frac) if frac is None else f"{frac:.0%}"
                           for m in modes]))
         authors = summary.get("authors")
@@ -116,8 +116,9 @@ class ClosedLoopWorld:
                     return ""
                 return " (" + ("/".join(f"{x:.2f}" for x in r) if isinstance(r, list)
                                else f"{r:.2f}") + "x)"
-            rows.append((f"authors' run ({len(authors['differs'])} settings differ)",
-                         ["" for _ in modes]))
+            n_diff = len(authors["differs"])
+            rows.append(("authors' run" + (f" ({n_diff} settings differ)" if n_diff else ""),
+                         ["theirs (ours/theirs)" if m == modes[0] else "" for m in modes]))
             for name in dict.fromkeys(n for m in modes for n in COMPARED.get(m, ())):
                 rows.append((f"  {name}", [
                     fmt(authors[m][name]["authors"]) + ratio(authors[m][name]["ratio"])

@@ -46,11 +46,13 @@ class ClaimResult:
 
 
 class RunSource(Protocol):
-    """What a check may ask for: a finished run of a recipe at the ledger's scale."""
+    """What a check may ask for: a finished run of a recipe at the ledger's scale; with
+    `overrides` (``{"preset": "paper_text"}``), the run of the recipe with those fields set
+    on top of the ledger's own overrides (a check comparing two settings runs both)."""
 
     scale: str
 
-    def get(self, recipe: str) -> Any: ...
+    def get(self, recipe: str, overrides: dict | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
