@@ -164,3 +164,30 @@ def test_compilation_cache_folder():
         assert compilation_cache_dir({"LEARNDYN_COMPILE_CACHE": off}) is None
     # the user's own JAX cache setting is left alone
     assert compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "/mine"}) is None
+
+
+def test_gb_smoke_numbers_kept(gb_smoke_run):
+    """gb2025-fig1's smoke summary equals its committed baseline (scripts/check_summaries.py;
+    the baseline changes only in a commit that says why)."""
+    from _numbers_kept import assert_numbers_kept
+    assert_numbers_kept("gb2025-fig1", gb_smoke_run[1])
+
+
+def test_fully_diverged_run_prints_its_summary(tmp_path):
+    """Every seed diverges (lr 0.05, no clipping: at update 1, measured): `run` and `show`
+    print the summary with its statuses and exit 0 (this ended in a TypeError in
+    _print_summary), and the figures are drawn without an all-NaN warning."""
+    import warnings
+    out = tmp_path / "diverged"
+    args = ["run", "gb2025-fig1", "--scale", "smoke", "--quiet", "--out", str(out),
+            "--set", "train.lr=0.05", "--set", "train.clip=false", "--seeds", "3",
+            "--set", "train.epochs=20", "--set", "open_loop.epochs=20"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["closed"]["per_seed"]["status"] == ["diverged"] * 3
+    shown = runner.invoke(app, ["show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "n_diverged" in shown.output and "3" in shown.output

@@ -192,3 +192,13 @@ def test_divergence_guard_inside_grouped_runs(monkeypatch):
     # float32 rounding only (the same per-run computation, mapped either way)
     np.testing.assert_allclose(res.records.train_loss.values[:, :2],
                                plain.records.train_loss.values, rtol=1e-5)
+
+
+@pytest.mark.parametrize("recipe", ["li2-fig3", "li2-fig7", "li2-fig10-11", "li2-fig14-16"])
+def test_li2_smoke_numbers_kept(li2_ledger, recipe):
+    """Each Li2 recipe's smoke summary (the ledger's run) equals its committed baseline, up
+    to the changes the defect fixes of issue 21 made on purpose (check_summaries.KNOWN)."""
+    from _numbers_kept import assert_numbers_kept
+    runs, _ = li2_ledger
+    (folder,) = [p for p in runs.iterdir() if p.name.startswith(f"{recipe}-smoke")]
+    assert_numbers_kept(recipe, json.loads((folder / "summary.json").read_text()))

@@ -53,7 +53,8 @@ class RecipeRuns:
     def _finished(self, rcp, out: Path, recipe: str) -> dict:
         """The summary of the finished run of exactly this recipe in `out`, else NotRun."""
         from learndyn.recipes import finished_summary
-        hint = f"(learndyn run {recipe} --scale {self.scale})"
+        hint = (f"(learndyn run {recipe} --scale {self.scale}"
+                + (f" --seeds {self.seeds})" if self.seeds else ")"))
         try:
             summary = finished_summary(rcp, out)
         except StoreError:
