@@ -38,15 +38,3 @@ def in_tmp_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
-
-# Session fixtures that train a run are made once per xdist worker; the tests that share one
-# go to the same worker (scripts/test.sh runs `-n 2 --dist loadgroup`), so each is made once.
-_SHARED_RUNS = ("gb_smoke_run", "li2_ledger")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for name in _SHARED_RUNS:
-            if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(name))
-                break

@@ -146,3 +146,17 @@ def test_paper_text_student_averages_over_time():
     summed = float(ref_problems["open"].imitation_loss(p, teacher, inputs))
     averaged = float(txt_problems["open"].imitation_loss(p, teacher, inputs))
     assert averaged == pytest.approx(summed / T, rel=RTOL)
+
+
+def test_student_trains_its_own_weights():
+    # Fig. 6: the closed-loop network trains W and W_out (W_in frozen), its student W_in too
+    rcp, plant, task, agent, problems = _problem(**{"agent.trainable": ["W", "W_out"],
+                                                    "open_loop.trainable": ["W", "W_in", "W_out"]})
+    closed, student = problems["closed"], problems["open"]
+    p, _, _ = _params_and_x0(closed)
+    assert float(closed.agent.masks(p)["W_in"].max()) == 0.0
+    assert float(student.agent.masks(p)["W_in"].min()) == 1.0
+    assert float(student.agent.masks(p)["W"].min()) == 1.0
+    # by default the student trains what the closed-loop network trains
+    *_, problems = _problem(**{"agent.trainable": ["W", "W_out"]})
+    assert float(problems["open"].agent.masks(p)["W_in"].max()) == 0.0

@@ -6,6 +6,8 @@ Every option builds itself (``recipe.plant.build()``, ``recipe.task.build(plant)
 
 from __future__ import annotations
 
+import dataclasses
+
 from learndyn.closedloop.config import ClosedLoopRecipe
 from learndyn.closedloop.training import ControlProblem
 from learndyn.core.optim import make_optimizer
@@ -25,7 +27,9 @@ def build(recipe: ClosedLoopRecipe):
               fit_gains=True)
     problems = {"closed": ControlProblem(agent, plant, task, opt, "closed", **kw)}
     if recipe.open_loop.enabled:
-        problems["open"] = ControlProblem(agent, plant, task, opt,
+        student = agent if recipe.open_loop.trainable is None else dataclasses.replace(
+            agent, trainable=tuple(recipe.open_loop.trainable))
+        problems["open"] = ControlProblem(student, plant, task, opt,
                                           OPEN_LOOP_MODES[recipe.open_loop.inputs], **kw,
                                           imitation_time=recipe.open_loop.time_reduction)
     return plant, task, agent, problems

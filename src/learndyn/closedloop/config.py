@@ -107,6 +107,9 @@ class OpenLoopCfg(Strict):
     time_reduction: Literal["mean", "sum"] = Field(
         "mean", description="the imitation loss over time: mean (the paper's (1/T) sum_t) or "
                             "sum (the authors' code)")
+    trainable: list[Literal["W", "W_in", "W_out", "U", "V"]] | None = Field(
+        None, min_length=1, description="weights the student trains (default: "
+                                        "agent.trainable; Fig. 6's student also trains W_in)")
 
 
 class GainMapCfg(Strict):
@@ -142,6 +145,10 @@ class ClosedLoopRecipe(RecipeBase):
 
     @model_validator(mode="after")
     def _consistent(self):
+        present = {"W_in", "W_out"} | ({"W"} if self.agent.rank is None else {"U", "V"})
+        if self.open_loop.trainable is not None and not present & set(self.open_loop.trainable):
+            raise ValueError(f"open_loop.trainable names no weight this agent has "
+                             f"(agent.rank = {self.agent.rank}); allowed: {sorted(present)}")
         plant = self.plant.build()
         nx, nu, ny = plant.nx, plant.nu, plant.ny
         # the tracking cost compares the plant's positions (all of a linear plant's state) with a

@@ -3,6 +3,7 @@ paths of P on the complex plane, gain paths over the gain-plane loss map."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -22,11 +23,18 @@ def loss_curves(results, summary, path: Path) -> Path:
             ds = res.records
             x = ds.step.values + 1
             y = ds[var].values
-            med = np.nanmedian(y, axis=1)
+            if not np.isfinite(y).any():          # every run diverged at once
+                ax.text(0.5, 0.5 - 0.08 * list(results).index(mode),
+                        f"{mode} loop: no healthy run (all diverged)", ha="center",
+                        transform=ax.transAxes, color=MODE_COLORS[mode])
+                continue
+            with warnings.catch_warnings():       # steps where every run has diverged: NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(y, axis=1)
+                lo, hi = np.nanpercentile(y, [25, 75], axis=1)
             ax.plot(x, med, color=MODE_COLORS[mode], lw=1.8,
                     label=f"{mode} loop" + (" (median)" if y.shape[1] > 1 else ""))
             if y.shape[1] > 1:
-                lo, hi = np.nanpercentile(y, [25, 75], axis=1)
                 ax.fill_between(x, lo, hi, color=MODE_COLORS[mode], alpha=0.2, lw=0)
             fs = summary[mode].get("first_stable_step")
             if fs is not None:
