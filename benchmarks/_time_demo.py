@@ -1,8 +1,8 @@
 """Time the quick start's main job against its plain-PyTorch baseline, on this machine.
 
-    python -m benchmarks.time_demo [--rounds 3]        # from the repository root
+    python -m benchmarks._time_demo [--rounds 3]        # from the repository root
 
-Each round, one right after the other: the baseline (benchmarks/demo_baseline.py: the demo's
+Each round, one right after the other: the baseline (benchmarks/_demo_baseline.py: the demo's
 1000 closed-loop and 1000 student updates as a plain PyTorch loop, nothing recorded; the
 faster of default threads and one thread), then
 what `bash scripts/demo.sh` runs after set-up (`learndyn run gb2025-fig1 --scale paper` into a
@@ -49,7 +49,7 @@ def baseline() -> float:
     """The faster of the baseline with PyTorch's default threads and with one thread (on a
     busy machine OpenMP's spinning threads can slow the default down; the faster one keeps
     the comparison conservative: it favours the baseline)."""
-    return min(_timed([sys.executable, "-m", "benchmarks.demo_baseline"] + extra,
+    return min(_timed([sys.executable, "-m", "benchmarks._demo_baseline"] + extra,
                       dict(os.environ)) for extra in ([], ["--threads", "1"]))
 
 

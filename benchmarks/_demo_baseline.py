@@ -1,6 +1,6 @@
 """The quick start's baseline: the demo's training as a plain PyTorch script, timed whole.
 
-    python -m benchmarks.demo_baseline [--updates 1000] [--threads N]   # from the repo root
+    python -m benchmarks._demo_baseline [--updates 1000] [--threads N]   # from the repo root
 
 What `bash scripts/demo.sh` trains (gb2025-fig1 at paper scale on the 'reference' preset),
 written the way a researcher's own loop would be, with nothing recorded: 1000 closed-loop
@@ -9,7 +9,8 @@ loss: per step the mean over batch and state dims of x_t^2 plus 0.005 times the 
 u_t^2, summed over time; SGD 0.01, gradient-norm clip 1), then 1000 updates of the open-loop
 student from the same initial weights imitating the trained network on N(0, 1) inputs (loss
 summed over time, averaged over the batch). Prints the wall time of each part and the total.
-Needs torch (pip install -e '.[bench]').
+Needs torch (pip install -e '.[bench]'). Its name starts with '_' so that `learndyn bench`
+(which imports every other module of benchmarks/) does not import torch through it.
 """
 
 from __future__ import annotations
