@@ -213,12 +213,8 @@ _MOVED = {
 def _li2_numbers_kept(runs):
     """Each Li2 recipe's smoke summary (the ledger's run) against its committed baseline
     (scripts/check_summaries.py's comparison), up to KNOWN changes and _MOVED."""
-    from _numbers_kept import REPO, check_summaries
+    from _numbers_kept import assert_numbers_kept
     for recipe in ("li2-fig3", "li2-fig7", "li2-fig10-11", "li2-fig14-16"):
         (folder,) = [p for p in runs.iterdir() if p.name.startswith(f"{recipe}-smoke")]
-        new = json.loads((folder / "summary.json").read_text())
-        base = json.loads((REPO / "results" / "smoke-baseline" / f"{recipe}.json").read_text())
-        r = check_summaries.compare(recipe, base, new)
-        changed = {c.split(":")[0] for c in r["changed"]}
-        assert changed == _MOVED.get(recipe, set()) and not r["missing"], (recipe, r["changed"])
-        assert r["identical"] + r["close"] > 50
+        assert_numbers_kept(recipe, json.loads((folder / "summary.json").read_text()),
+                            frozenset(_MOVED.get(recipe, ())))

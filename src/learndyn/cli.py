@@ -43,9 +43,12 @@ def compilation_cache_dir(environ=os.environ) -> Path | None:
 @app.callback()
 def _setup() -> None:
     folder = compilation_cache_dir()
-    if folder is not None:
-        import jax
-        jax.config.update("jax_compilation_cache_dir", str(folder))
+    if folder is None:
+        return
+    if "jax" in sys.modules:      # imported already (the CLI called from Python)
+        sys.modules["jax"].config.update("jax_compilation_cache_dir", str(folder))
+    else:                         # jax reads it when a command first imports it: `learndyn
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)   # list` stays fast
 
 
 @contextmanager

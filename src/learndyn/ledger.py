@@ -35,20 +35,21 @@ class RecipeRuns:
 
     def get(self, recipe: str, overrides: dict | None = None) -> LoadedRun:
         """The finished run of `recipe` (with the ledger's overrides, then `overrides`)."""
-        key = (recipe, tuple(sorted((overrides or {}).items())))
-        if key not in self._cache:
-            from learndyn.recipes import default_out, load_recipe, run_recipe
-            over = {**self.overrides, **({"seeds": self.seeds} if self.seeds else {}),
-                    **(overrides or {})}
-            rcp = load_recipe(recipe, self.scale, over or None)
-            out = default_out(rcp, self.scale, self.runs_dir)
+        from learndyn.recipes import default_out, load_recipe, run_recipe
+        over = {**self.overrides, **({"seeds": self.seeds} if self.seeds else {}),
+                **(overrides or {})}
+        rcp = load_recipe(recipe, self.scale, over or None)
+        out = default_out(rcp, self.scale, self.runs_dir)
+        # keyed by the run folder: two requests that resolve to the same run (the recipe's
+        # own preset named explicitly, say) read it once
+        if out not in self._cache:
             if self.run_missing:
                 summary = run_recipe(rcp, out, progress=self.progress, scale=self.scale)
             else:
                 name = recipe + "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
                 summary = self._finished(rcp, out, name)
-            self._cache[key] = LoadedRun(out, summary)
-        return self._cache[key]
+            self._cache[out] = LoadedRun(out, summary)
+        return self._cache[out]
 
     def _finished(self, rcp, out: Path, recipe: str) -> dict:
         """The summary of the finished run of exactly this recipe in `out`, else NotRun."""
