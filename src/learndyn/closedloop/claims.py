@@ -225,6 +225,46 @@ def _matches_authors(src) -> Check:
 SAME_STEP_FACTOR, GAIN_TOL = 1.5, 0.1
 
 
+def _result(name: str, summ: dict):
+    """(first stable step, final gains, open peak / initial, final deployed loss) of a run,
+    medians over its healthy seeds; or an inconclusive Check."""
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return Check("inconclusive", f"{name}: {h.inconclusive.measured}")
+    c, o = summ["closed"]["per_seed"], summ["open"]["per_seed"]
+    ratios = [p / i for p, i in zip(h.pick(o["peak_deployed_loss"]),
+                                    h.pick(o["initial_deployed_loss"])) if p is not None and i]
+    return (finite_median(h.pick(c["first_stable_step"])),
+            finite_median(h.pick(c["final_gains"])), finite_median(ratios),
+            summ["closed"]["final_loss"])
+
+
+def _show(f, g, r, loss) -> str:
+    return (f"stable at {f:.0f}, gains [{g[0]:.3f}, {g[1]:.3f}], open peak/initial {r:.3g}, "
+            f"final deployed {loss:.3g}")
+
+
+def _code_vs(src, overrides: dict, label: str) -> Check:
+    """The run of the authors' conventions (the 'reference' preset) against the run with
+    `overrides` on top of it: "verified" when both give the same result (above)."""
+    if getattr(src, "scale", "paper") != "paper":
+        # more runs of the recipe, for a comparison that means something only at the paper's
+        # size; the check itself is tested on fabricated summaries
+        return Check("inconclusive", "decided at paper scale only (it runs gb2025-fig1 once "
+                     "more per setting)")
+    code = _result("code", src.get(RECIPE, {"preset": "reference"}).summary)
+    other = _result(label, src.get(RECIPE, {"preset": "reference", **overrides}).summary)
+    for v in (code, other):
+        if isinstance(v, Check):
+            return v
+    (f1, g1, r1, _), (f2, g2, r2, _) = code, other
+    if None in (f1, f2, g1, g2, r1, r2):
+        return Check("inconclusive", f"a number is missing: code {code}, {label} {other}")
+    same = (r1 > PEAK_MARGIN and r2 > PEAK_MARGIN and max(f1, f2) <= SAME_STEP_FACTOR * min(f1, f2)
+            and max(abs(a - b) for a, b in zip(g1, g2)) <= GAIN_TOL)
+    return Check(verdict(same), f"code: {_show(*code)}; {label}: {_show(*other)}")
+
+
 @CLAIMS.claim("gb.reference_vs_paper.conventions", text="the loss conventions of the paper's "
               "text give the result of the authors' code (Figs. 1-2)",
               expected=f"both: open-loop peak > {PEAK_MARGIN:g}x initial; closed first stable "
@@ -233,31 +273,54 @@ def _reference_vs_paper(src) -> Check:
     h = _healthy(src.get(RECIPE).summary, "closed", "open")
     if h.inconclusive:
         return h.inconclusive
-    if getattr(src, "scale", "paper") != "paper":
-        # two more runs of the recipe for a comparison that means something only at the
-        # paper's size; the check itself is tested on fabricated summaries
-        return Check("inconclusive", "decided at paper scale only (it runs gb2025-fig1 with "
-                     "both presets)")
-    runs = {"code": src.get(RECIPE, {"preset": "reference"}).summary,
-            "text": src.get(RECIPE, {"preset": "paper_text"}).summary}
-    vals = {}
-    for name, summ in runs.items():
-        h = _healthy(summ, "closed", "open")
-        if h.inconclusive:
-            return Check("inconclusive", f"{name}: {h.inconclusive.measured}")
-        c, o = summ["closed"]["per_seed"], summ["open"]["per_seed"]
-        fss = finite_median(h.pick(c["first_stable_step"]))
-        gains = finite_median(h.pick(c["final_gains"]))
-        ratios = [p / i for p, i in zip(h.pick(o["peak_deployed_loss"]),
-                                        h.pick(o["initial_deployed_loss"]))
-                  if p is not None and i]
-        vals[name] = (fss, gains, finite_median(ratios), summ["closed"]["final_loss"])
-    (f1, g1, r1, l1), (f2, g2, r2, l2) = vals["code"], vals["text"]
-    if None in (f1, f2, g1, g2, r1, r2):
-        return Check("inconclusive", f"a number is missing: code {vals['code']}, text "
-                     f"{vals['text']}")
-    same = (r1 > PEAK_MARGIN and r2 > PEAK_MARGIN and max(f1, f2) <= SAME_STEP_FACTOR * min(f1, f2)
-            and max(abs(a - b) for a, b in zip(g1, g2)) <= GAIN_TOL)
-    show = lambda f, g, r, l: (f"stable at {f:.0f}, gains [{g[0]:.3f}, {g[1]:.3f}], "  # noqa: E731
-                               f"open peak/initial {r:.3g}, final deployed {l:.3g}")
-    return Check(verdict(same), f"code: {show(*vals['code'])}; text: {show(*vals['text'])}")
+    # the paper_text preset sets every field the reference preset sets
+    return _code_vs(src, {"preset": "paper_text"}, "text")
+
+
+# One setting at a time: the reference run with one field set as the paper's text sets it
+# (the value read from the recipe's paper_text preset), against the reference run. A setting
+# on which the text and the code agree needs no run. Where they differ, the result is the
+# same by the criterion of gb.reference_vs_paper.conventions. What each setting is:
+SETTINGS = {
+    # the loss over the 50 steps: their sum, the text's mean (a 50x smaller gradient)
+    "time_reduction": ("task.time_reduction", "the closed-loop loss over time"),
+    # ||x_t||^2 over the 2 state dims: their MSELoss's mean, the text's squared norm
+    "state_reduction": ("task.state_reduction", "the state cost over the state dimensions"),
+    # beta * u^2 over the batch: their sum, the text's mean (a 100x weaker penalty)
+    "control_batch": ("task.control_batch", "the control penalty over the batch"),
+    # the state cost (their test loss) or the trained objective (the text's)
+    "deployed_loss": ("task.deployed", "the deployed loss"),
+    # the student's imitation loss over the 50 steps: their sum, the text's (1/T) sum
+    "student_time_reduction": ("open_loop.time_reduction", "the student's loss over time"),
+    # the loss over the batch: a mean in both
+    "batch_reduction": ("train.batch_reduction", "the loss over the batch"),
+    # the student's number of updates: 1000 in both
+    "student_updates": ("open_loop.epochs", "the student's number of updates"),
+}
+
+
+def _preset_value(preset: str, field: str):
+    """The value of the dotted `field` in gb2025-fig1 with `preset` (at paper scale)."""
+    from learndyn.recipes import load_recipe
+    obj = load_recipe(RECIPE, "paper", {"preset": preset})
+    for part in field.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _setting_claim(name: str, field: str, what: str):
+    @CLAIMS.claim(f"gb.reference_vs_paper.{name}", text=f"{what}: the paper's text's setting "
+                  f"({field}) gives the result of the authors' code's",
+                  expected="the two agree, or the run with the text's value gives the same "
+                           "result (as in gb.reference_vs_paper.conventions)")
+    def check(src) -> Check:
+        code, text = _preset_value("reference", field), _preset_value("paper_text", field)
+        if code == text:
+            return Check("verified", f"the text and the code agree: {field} = {code!r}")
+        out = _code_vs(src, {field: text}, f"{field} = {text!r}")
+        return Check(out.verdict, f"code {field} = {code!r}; " + out.measured)
+    return check
+
+
+for _name, (_field, _what) in SETTINGS.items():
+    _setting_claim(_name, _field, _what)
