@@ -12,15 +12,13 @@ check_summaries = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_summaries)
 
 
-def assert_numbers_kept(recipe: str, summary: dict, moved: frozenset = frozenset()) -> dict:
-    """Every number of `summary` (a smoke run of `recipe` at its defaults) is identical or
-    close to results/smoke-baseline/<recipe>.json, or a KNOWN change; the paths in `moved`
-    (and exactly those) differ."""
+def assert_numbers_kept(recipe: str, summary: dict) -> dict:
+    """Every number of `summary` (a smoke run of `recipe` at its defaults) is identical,
+    close or (a stage break) near to results/smoke-baseline/<recipe>.json, or a KNOWN
+    change."""
     base = json.loads((REPO / "results" / "smoke-baseline" / f"{recipe}.json").read_text())
     new = json.loads(json.dumps(summary, default=str))
     r = check_summaries.compare(recipe, base, new)
-    changed = {c.split(":")[0] for c in r["changed"]}
-    assert changed == set(moved) and not r["missing"], (recipe, r["changed"][:10],
-                                                        r["missing"][:10])
+    assert not r["changed"] and not r["missing"], (recipe, r["changed"][:10], r["missing"][:10])
     assert r["identical"] + r["close"] > 50          # the comparison saw the numbers
     return r

@@ -78,14 +78,24 @@ class StageFit:
     slopes: list[float]
 
 
+# float32's resolution: a signal computed in float32 that has fallen below a few hundred
+# times EPS32 of its own peak is mostly rounding (see loss_stages' `floor`)
+EPS32 = float(np.finfo(np.float32).eps)
+
+
 def loss_stages(steps: np.ndarray, loss: np.ndarray, n_stages: int = 4,
-                n_grid: int = 120) -> StageFit:
+                n_grid: int = 120, floor: float | None = None) -> StageFit:
     """Stages of a loss curve by segmenting log10(loss) vs log10(step + 1).
 
-    Non-finite losses (a diverged run) are dropped before fitting.
+    Non-finite losses (a diverged run) are dropped before fitting, and with `floor`, every
+    point below `floor` times the curve's peak: a signal that has fallen to its float
+    rounding level is noise that differs from machine to machine, and on a log scale that
+    noise would decide where the last stage starts.
     """
     steps, loss = np.asarray(steps, float), np.asarray(loss, float)
     ok = np.isfinite(loss) & (loss > 0)
+    if floor is not None and ok.any():
+        ok &= loss >= floor * np.max(loss[ok])
     steps, loss = steps[ok], loss[ok]
     lx = np.log10(steps + 1)
     grid = np.linspace(lx[0], lx[-1], n_grid)

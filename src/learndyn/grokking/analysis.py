@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from learndyn.core.stages import loss_stages
+from learndyn.core.stages import EPS32, loss_stages
 from learndyn.core.summaries import finite_median
 from learndyn.grokking.config import Li2Recipe, variant_split
 from learndyn.grokking.observables import _TINY
@@ -24,6 +24,12 @@ __all__ = ["ACTIVE_NORM", "CONCENTRATION", "EVENT_ACC", "NONTRIVIAL_MIN", "TRIVI
 # A node "concentrates" on one irrep when that irrep holds at least this share of its
 # non-trivial power.
 CONCENTRATION = 0.9
+# The stages are fitted to log ||G_F|| above GF_FLOOR x its peak. Below that ||G_F|| is float32
+# rounding: in li2-fig3's eta = 0 runs it falls from a peak of 16 to a floor of ~8e-6 (1e-6
+# of its start), where the same run on one CPU with AVX-512 and with SSE4.2 code differs by
+# 1-20 % (against < 1e-3 above 1.3e-4); two machines put the last stage at steps 240 and 253.
+# 100 EPS32 (1.2e-5 of the peak) keeps every point whose rounding was measured below ~1e-3.
+GF_FLOOR = 100 * EPS32
 # Nodes whose weight norm is below 10 % of the largest node's are "inactive" (weight decay
 # shrinks unused nodes toward zero, leaving noise whose irrep spectrum means nothing).
 ACTIVE_NORM = 0.1
@@ -157,8 +163,9 @@ def analyse_variant(s: dict, ds, power, energy, diverged_at) -> dict:
     stages = []
     for r in range(ds.sizes["run"]):
         g = ds.gf_norm.values[:, r]
-        if np.isfinite(g).sum() > 20 and np.all(g[np.isfinite(g)] > 0):
-            stages.append(loss_stages(steps, g, 3).boundaries)
+        fin = g[np.isfinite(g)]
+        if np.all(fin > 0) and np.sum(fin >= GF_FLOOR * fin.max(initial=0.0)) > 20:
+            stages.append(loss_stages(steps, g, 3, floor=GF_FLOOR).boundaries)
         else:
             stages.append(None)
     conc = np.asarray(concentration(jnp.asarray(power)))               # (R,)
