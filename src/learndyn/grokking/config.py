@@ -263,6 +263,9 @@ class Li2Recipe(RecipeBase):
     variants: list[VariantCfg] = Field([VariantCfg(name="default")], min_length=1,
                                        description="settings compared (at least one)")
     n_tracked: int = Field(32, ge=1, description="nodes whose irrep power is recorded over time")
+    authors_stats: bool = Field(False, description="also record the authors' statistics "
+                                "(grokking.observables.AUTHORS_STATS; one n x n product per "
+                                "record)")
 
     _g = field_validator("group")(lambda cls, v: _check_group(v))
 

@@ -20,7 +20,9 @@ from learndyn.grokking.losses import cross_entropy
 from learndyn.grokking.model import Params, centre_samples, forward, one_hot_labels
 
 __all__ = [
+    "AUTHORS_STATS",
     "accuracy",
+    "authors_statistics",
     "cosine_distance",
     "diag_mass",
     "diag_mass_node_gram",
@@ -60,6 +62,67 @@ def gf_norm_ratio(F: jax.Array, Y: jax.Array, V: jax.Array) -> tuple[jax.Array, 
     ref = Yt @ (Yt.T @ Ft)
     g = jnp.linalg.norm(G)
     return g, g / jnp.linalg.norm(ref)
+
+
+# The authors' statistics (github yuandong-tian/understanding, ssl/real-dataset/cogo,
+# modular_addition_simple2.py: ModularAdditionNN.forward with a stats tracker), recorded
+# beside ours under these names. Theirs are computed on the hidden features F of the training
+# pairs and Y = one-hot - 1/M (their Y_train), with:
+#   gf_norm_authors    ||(Y - 1/M - F V) V^T||_F   (their dF_norm: no centring over samples)
+#   FtF_diag_avg       mean |diagonal| of Ftil^T Ftil (K x K, Ftil = P1 F)
+#   FtF_offdiag_avg    mean |off-diagonal entry| of Ftil^T Ftil
+#   P1FFt_diag_avg     mean |diagonal| of P1 F F^T (n x n: F F^T with its column means removed)
+#   P1FFt_offdiag_avg  mean |off-diagonal entry| of P1 F F^T
+#   FFt_dist_ideal     ||F F^T - (a I + b 1 1^T)||_F / ||F F^T||_F, a + b and b the mean
+#                      diagonal and off-diagonal entries of the uncentred F F^T
+AUTHORS_STATS = ("gf_norm_authors", "FtF_diag_avg", "FtF_offdiag_avg", "P1FFt_diag_avg",
+                 "P1FFt_offdiag_avg", "FFt_dist_ideal")
+
+# rows of F F^T formed at a time (the n x n matrix is never held whole)
+_ROW_BLOCK = 256
+
+
+def authors_statistics(F: jax.Array, Y: jax.Array, V: jax.Array) -> dict:
+    """The authors' statistics (AUTHORS_STATS) of real ``F (n, K)``, one-hot ``Y (n, M)``
+    and ``V (K, M)``. ``F F^T`` is formed in blocks of rows (zero rows pad the last block:
+    they add nothing to any sum)."""
+    n, M = Y.shape
+    G = (Y - 1.0 / M - F @ V) @ V.T
+    Ft = centre_samples(F)
+    C = Ft.T @ Ft
+    K = C.shape[0]
+    c_abs_diag = jnp.abs(jnp.diagonal(C))
+    out = {"gf_norm_authors": jnp.linalg.norm(G),
+           "FtF_diag_avg": jnp.mean(c_abs_diag),
+           "FtF_offdiag_avg": (jnp.sum(jnp.abs(C)) - jnp.sum(c_abs_diag)) / (K * (K - 1))}
+    # F F^T: diagonal ||F_i||^2, total sum ||sum_i F_i||^2; its column means m_j = mean(F) . F_j
+    sq = jnp.sum(F * F, axis=1)
+    total = jnp.sum(jnp.sum(F, axis=0) ** 2)
+    a_diag = jnp.mean(sq)
+    a_off = (total - jnp.sum(sq)) / (n * (n - 1))
+    m = F @ jnp.mean(F, axis=0)
+    blocks = -(-n // _ROW_BLOCK)
+    pad = blocks * _ROW_BLOCK - n
+    Fp = jnp.pad(F, ((0, pad), (0, 0))).reshape(blocks, _ROW_BLOCK, -1)
+    rows = jnp.arange(blocks * _ROW_BLOCK).reshape(blocks, _ROW_BLOCK)
+
+    def block(carry, xs):
+        Fb, r = xs
+        A = Fb @ F.T                                        # rows r of F F^T, (b, n)
+        on = (r[:, None] == jnp.arange(n)[None, :])
+        real = (r < n)[:, None]
+        ideal = jnp.where(on, a_diag, a_off)
+        resid = jnp.where(real, (A - ideal) ** 2, 0.0)
+        cent = jnp.where(real, jnp.abs(A - m[None, :]), 0.0)   # rows of P1 F F^T
+        return (carry[0] + jnp.sum(resid), carry[1] + jnp.sum(A * A),
+                carry[2] + jnp.sum(jnp.where(on, cent, 0.0)), carry[3] + jnp.sum(cent)), None
+
+    zero = jnp.zeros((), F.dtype)
+    (resid, norm2, cdiag, cabs), _ = jax.lax.scan(block, (zero,) * 4, (Fp, rows))
+    out["FFt_dist_ideal"] = jnp.sqrt(resid / norm2)
+    out["P1FFt_diag_avg"] = cdiag / n
+    out["P1FFt_offdiag_avg"] = (cabs - cdiag) / (n * (n - 1))
+    return out
 
 
 def diag_mass(Mat: jax.Array) -> jax.Array:

@@ -27,7 +27,8 @@ from learndyn.grokking.data import all_pairs, split_pairs
 from learndyn.grokking.kernels import matmul, pair_layer
 from learndyn.grokking.losses import mse_sample_centred
 from learndyn.grokking.model import Params, centre_samples, init_params, one_hot_labels, ridge_V
-from learndyn.grokking.observables import (accuracy, cosine_distance, gf_norm_ratio, gini,
+from learndyn.grokking.observables import (accuracy, authors_statistics, cosine_distance,
+                                           gf_norm_ratio, gini,
                                            gram_diagonality, ipr, node_energy,
                                            node_irrep_power, restricted_and_excluded_loss)
 
@@ -87,6 +88,7 @@ class Li2Problem:
     ridge: bool = False
     n_tracked: int = 32
     n_key_irreps: int = 3   # key irreps kept / removed by the restricted / excluded loss
+    authors_stats: bool = False   # also record observables.AUTHORS_STATS
 
     def __post_init__(self):
         pairs, labels = all_pairs(self.group.table)
@@ -254,7 +256,9 @@ class Li2Problem:
         k = max(1, min(self.n_key_irreps, self.n_irreps - 1))
         restricted, excluded = restricted_and_excluded_loss(
             p._replace(V=V), te_pairs, te_lab, self.act, self._projectors, k)
+        extra = authors_statistics(Freal, Ytr, Vreal) if self.authors_stats else {}
         return {
+            **extra,
             "train_loss": self.loss(pred_tr, Ytr), "test_loss": self.loss(pred_te, Yte),
             "train_acc": accuracy(pred_tr, tr_lab), "test_acc": accuracy(pred_te, te_lab),
             "gf_norm": gfn, "gf_ratio": gfr,
