@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learndyn.closedloop.claims import CLAIMS
 from learndyn.core.claims import NotRun, run_claims
 from learndyn.core.store import RunStore
 from learndyn.core.study import run_study
@@ -121,7 +122,7 @@ def gb_diverged(tmp_path_factory):
 def test_gb_diverged_runs_have_statuses_and_every_claim_is_inconclusive(gb_diverged):
     src, out = gb_diverged
     rows = run_claims(src, all_claims(), "ger-barak-2025")
-    assert len(rows) == 7
+    assert len(rows) == len(CLAIMS) == 14
     for r in rows:
         assert r.verdict == "inconclusive", (r.id, r.measured)
         assert "3 of 3 seeds" in r.measured and "diverged" in r.measured, (r.id, r.measured)

@@ -99,3 +99,163 @@ def test_recipe_field_authors_stats():
     from learndyn.recipes import load_recipe
     assert load_recipe("li2-fig3", "smoke").authors_stats is False
     assert load_recipe("li2-fig3", "smoke", {"authors_stats": True}).authors_stats is True
+
+
+# -- ridge V, residual form, complex initialisation (issue 22, step 2) -------------------------
+
+def test_authors_ridge_is_their_svd_formula():
+    from learndyn.grokking.model import ridge_V, ridge_V_authors
+    F, Y, V = _data(n=40, K=12, M=5)
+    lam = 1e-3
+    U, s, Vt = np.linalg.svd(F, full_matrices=False)          # their code, in float64
+    theirs = Vt.T @ ((U.T @ (Y - 1 / 5)) * (s / (s ** 2 + lam))[:, None])
+    ours = np.asarray(ridge_V_authors(jnp.asarray(F, jnp.float32), jnp.asarray(Y), lam))
+    # float32 normal equations against a float64 SVD: cond(F^T F + lam I) ~ 1e3 here, so
+    # ~1e3 x 6e-8 relative; 1e-3 of the largest entry
+    np.testing.assert_allclose(ours, theirs, atol=1e-3 * np.abs(theirs).max())
+    # learndyn's form (centred over samples, the same lam) is another matrix
+    other = np.asarray(ridge_V(jnp.asarray(F, jnp.float32), jnp.asarray(Y, jnp.float32), lam))
+    assert np.abs(other - theirs).max() > 0.1 * np.abs(theirs).max()
+
+
+@pytest.mark.parametrize("form", ["sample_centred", "authors"])
+def test_ridge_run_fits_V_on_the_training_pairs_only(form):
+    """With a ridge, V is the ridge solution on the training pairs and the test loss is the
+    test pairs' loss under that V (it was fitted on the test pairs themselves before)."""
+    import jax
+    from learndyn.grokking.config import AuthorsRidge, SampleCentredRidge
+    from learndyn.grokking.model import hidden, one_hot_labels
+    from learndyn.grokking.problem import Li2Problem
+    from learndyn.groups import parse_group
+    ridge = (AuthorsRidge() if form == "authors" else SampleCentredRidge()).build()
+    prob = Li2Problem(parse_group("Z7"), 8, n_train=20, ridge=ridge)
+    state, consts = prob.init(jax.random.PRNGKey(1), 1e-3, 1e-4, 1.0)
+    for t in range(3):
+        state, _ = prob.step(state, t, consts)
+    p = state.params
+    tr, te = prob._pairs[consts.train_idx], prob._pairs[consts.test_idx]
+    Ytr = one_hot_labels(prob._labels[consts.train_idx], 7)
+    Yte = one_hot_labels(prob._labels[consts.test_idx], 7)
+    V = ridge(hidden(p, tr, prob.act), Ytr, consts.wd)
+    np.testing.assert_allclose(np.asarray(p.V), np.asarray(V), rtol=1e-4, atol=1e-6)
+    obs = prob.observe(state, consts)
+    want = prob.loss(hidden(p, te, prob.act) @ V, Yte)
+    assert float(obs["test_loss"]) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_ridge_spellings():
+    from learndyn.errors import ConfigError
+    from learndyn.recipes import load_recipe
+    r = lambda v: load_recipe("li2-fig3", "smoke", {"model.ridge_V": v}).model.ridge_V.type  # noqa: E731
+    assert (r(True), r(False), r("authors"), r("sample_centred")) == (
+        "sample_centred", "none", "authors", "sample_centred")
+    with pytest.raises(ConfigError) as e:
+        r("svd")
+    assert "ridge_V" in str(e.value) and "authors" in str(e.value)
+
+
+def test_authors_residual_form():
+    import jax
+    from learndyn.grokking.model import forward, hidden, init_params, onehot_forward
+    p = init_params(jax.random.PRNGKey(0), 5, 6, n_residual=2)
+    pairs = jnp.array([[0, 1], [2, 3], [4, 4]])
+    h = (p.W[pairs[:, 0]] + p.W[5 + pairs[:, 1]]) ** 2
+    for R in p.R:
+        h = (h + h @ R) ** 2                                   # their x = act(x + layer(x))
+    np.testing.assert_allclose(np.asarray(hidden(p, pairs, "x2", "skip_inside")), np.asarray(h),
+                               rtol=1e-6)
+    assert not np.allclose(np.asarray(hidden(p, pairs, "x2")), np.asarray(h), rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(forward(p, pairs, "x2", "skip_inside")),
+                               np.asarray(onehot_forward(p, pairs, "x2", "skip_inside")),
+                               rtol=1e-5)
+
+
+def test_real_cast_complex_weights_stay_real():
+    """The authors' complex runs: real weights cast to complex. The loss reads the real part
+    of the output, so at real weights the imaginary parts' gradient is exactly 0 and they
+    stay 0: such a run is the real run (up to float rounding)."""
+    import jax
+    from learndyn.grokking.model import init_params
+    from learndyn.grokking.problem import Li2Problem
+    from learndyn.groups import parse_group
+    key = jax.random.PRNGKey(2)
+    cast = init_params(key, 7, 8, complex_weights=True, complex_init="real_cast")
+    real = init_params(key, 7, 8)
+    assert cast.W.dtype == jnp.complex64
+    assert float(jnp.abs(cast.W.imag).max()) == 0.0 and float(jnp.abs(cast.V.imag).max()) == 0.0
+    np.testing.assert_array_equal(np.asarray(cast.W.real), np.asarray(real.W))
+    indep = init_params(key, 7, 8, complex_weights=True)
+    assert float(jnp.abs(indep.W.imag).max()) > 0.01
+    runs = {}
+    for name, kw in (("cast", dict(complex_weights=True, complex_init="real_cast")),
+                     ("real", {})):
+        prob = Li2Problem(parse_group("Z7"), 8, n_train=20, **kw)
+        state, consts = prob.init(key, 1e-2, 1e-4, 1.0)
+        for t in range(20):
+            state, _ = prob.step(state, t, consts)
+        runs[name] = state.params
+    assert float(jnp.abs(runs["cast"].W.imag).max()) == 0.0
+    # the same trajectory as the real run: complex64 arithmetic rounds like float32 here
+    np.testing.assert_allclose(np.asarray(runs["cast"].W.real), np.asarray(runs["real"].W),
+                               rtol=1e-4, atol=1e-6)
+
+
+# -- the authors' Muon (issue 22, step 3) -------------------------------------------------------
+
+def _their_muon_steps(W, V, grads, lr, wd, beta2=0.99):
+    """Their update, written out in float64 for W (muon_update with nesterov off, no
+    compensation, decay before the update) and V (torch Adam with weight_decay: coupled)."""
+    coeffs = [(4.01, -9.22, 5.80), (3.49, -6.38, 3.23), (3.34, -6.21, 3.20),
+              (3.64, -7.48, 4.43), (3.46, -5.35, 2.85)]
+    mom = np.zeros_like(W)
+    m1, m2 = np.zeros_like(V), np.zeros_like(V)
+    for t, (gW, gV) in enumerate(grads, start=1):
+        W = W * (1 - lr * wd)
+        mom = beta2 * mom + (1 - beta2) * gW
+        X = mom.T if mom.shape[0] > mom.shape[1] else mom
+        X = X / (np.linalg.norm(X) + 1e-7)
+        for a, b, c in coeffs:
+            A = X @ X.T
+            X = a * X + (b * A + c * A @ A) @ X
+        X = X.T if mom.shape[0] > mom.shape[1] else X
+        W = W - lr * X
+        g = gV + wd * V
+        m1 = 0.9 * m1 + 0.1 * g
+        m2 = 0.999 * m2 + 0.001 * g * g
+        V = V - lr * (m1 / (1 - 0.9 ** t)) / (np.sqrt(m2 / (1 - 0.999 ** t)) + 1e-8)
+    return W, V
+
+
+def test_authors_muon_against_a_hand_written_update():
+    from learndyn.core.optim import make_optimizer
+    from learndyn.grokking.model import Params
+    rng = np.random.default_rng(0)
+    W0, V0 = rng.standard_normal((10, 6)) * 0.3, rng.standard_normal((6, 5)) * 0.3
+    grads = [(rng.standard_normal((10, 6)), rng.standard_normal((6, 5))) for _ in range(3)]
+    lr, wd = 0.02, 1e-2
+    opt = make_optimizer("muon_authors", lr, wd, muon_beta=0.99)
+    p = Params(jnp.asarray(W0, jnp.float32), jnp.asarray(V0, jnp.float32))
+    state = opt.init(p)
+    for gW, gV in grads:
+        g = Params(jnp.asarray(gW, jnp.float32), jnp.asarray(gV, jnp.float32))
+        u, state = opt.update(g, state, p)
+        p = Params(p.W + u.W, p.V + u.V)
+    W, V = _their_muon_steps(W0, V0, grads, lr, wd)
+    # float32 against float64 through five Newton-Schulz steps (each multiplies errors by
+    # up to ~|a| = 4): 1e-5 of the weights' size, far below one update (lr = 0.02)
+    np.testing.assert_allclose(np.asarray(p.W), W, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(p.V), V, atol=1e-5)
+    # optax's Muon (Nesterov 0.95, one triple, sqrt(K / 2M) rescaling) is another update
+    other = make_optimizer("muon", lr, wd)
+    q = Params(jnp.asarray(W0, jnp.float32), jnp.asarray(V0, jnp.float32))
+    u, _ = other.update(Params(jnp.asarray(grads[0][0], jnp.float32),
+                               jnp.asarray(grads[0][1], jnp.float32)), other.init(q), q)
+    u1, _ = opt.update(Params(jnp.asarray(grads[0][0], jnp.float32),
+                              jnp.asarray(grads[0][1], jnp.float32)), opt.init(q), q)
+    assert not np.allclose(np.asarray(u.W), np.asarray(u1.W), atol=1e-4)
+
+
+def test_recipe_takes_the_authors_muon():
+    from learndyn.recipes import load_recipe
+    r = load_recipe("li2-fig3", "smoke", {"train.optimizer": "muon_authors"})
+    assert r.train.optimizer.type == "muon_authors" and r.train.optimizer.beta == 0.99

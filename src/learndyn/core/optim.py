@@ -31,6 +31,17 @@
   :class:`~learndyn.grokking.model.Params` (or a ``"W"`` dict key); for any
   other pytree optax's default (all 2-D leaves) is used.
 
+* ``"muon_authors"``: the Muon of Tian's code (github yuandong-tian/understanding,
+  ssl/real-dataset/cogo: ``muon_opt.py``, called from ``modular_addition_simple2.py`` with
+  beta2 = 0.99, nesterov off, no rms or spectral compensation, use_bf16 off), built from
+  optax transformations. On ``W`` only: momentum as an EMA ``m <- 0.99 m + 0.01 g`` (no
+  bias correction, no Nesterov), divided by ``||m||_F + 1e-7``, then five Newton-Schulz
+  steps ``X <- a X + (b A + c A^2) X`` (``A = X X^T`` on the wide orientation) with a
+  different triple each step (AUTHORS_NS_COEFFS), no shape rescaling, DECOUPLED weight
+  decay applied as ``p <- p (1 - lr wd)``, then ``p <- p - lr X``. Every other leaf (``V``,
+  and ``R``, which their code leaves untrained under Muon) by Adam with COUPLED L2 at the
+  same lr and weight decay (their ``optim.Adam(model.V.parameters(), weight_decay)``).
+
 ``clip`` (a positive number or None) clips the gradient's global norm first:
 ``chain(clip_by_global_norm(clip), <the optimiser>)``. With ``weight_decay = 0`` and
 ``momentum = 0`` the "sgd" and "adam" updates equal ``optax.sgd(lr)`` and ``optax.adam(lr)``
@@ -68,7 +79,34 @@ from learndyn.errors import ConfigError
 
 __all__ = ["OPTIMIZERS", "conjugate_grads", "make_optimizer", "muon_dimension_numbers"]
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon", "muon_authors")
+
+# the Newton-Schulz coefficient triples of the authors' zeropower_via_newtonschulz5, in order
+AUTHORS_NS_COEFFS = ((4.01, -9.22, 5.80), (3.49, -6.38, 3.23), (3.34, -6.21, 3.20),
+                     (3.64, -7.48, 4.43), (3.46, -5.35, 2.85))
+
+
+def _orthogonalise_authors(G):
+    """The authors' approximate polar factor of a matrix (AUTHORS_NS_COEFFS)."""
+    wide = G.shape[-2] <= G.shape[-1]
+    X = G if wide else jnp.swapaxes(G, -1, -2)
+    X = X / (jnp.linalg.norm(X) + 1e-7)
+    for a, b, c in AUTHORS_NS_COEFFS:
+        A = X @ jnp.swapaxes(X, -1, -2).conj()
+        X = a * X + (b * A + c * A @ A) @ X
+    return X if wide else jnp.swapaxes(X, -1, -2)
+
+
+def _scale_by_authors_ns() -> optax.GradientTransformation:
+    def update(updates, state, params=None):
+        return jax.tree.map(_orthogonalise_authors, updates), state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _muon_labels(params):
+    dims = _muon_dims_or_default(params)
+    return jax.tree.map(lambda d: "muon" if d is not None else "adam", dims,
+                        is_leaf=lambda d: d is None or isinstance(d, MuonDimensionNumbers))
 
 
 def muon_dimension_numbers(params):
@@ -123,6 +161,14 @@ def _build(name: str, learning_rate, weight_decay, momentum: float, muon_beta: f
         )
     if name == "adamw":
         return optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
+    if name == "muon_authors":
+        muon = optax.chain(optax.ema(decay=muon_beta, debias=False), _scale_by_authors_ns(),
+                           optax.add_decayed_weights(weight_decay),
+                           optax.scale_by_learning_rate(learning_rate))
+        adam = optax.chain(optax.add_decayed_weights(weight_decay),
+                           optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8),
+                           optax.scale_by_learning_rate(learning_rate))
+        return optax.multi_transform({"muon": muon, "adam": adam}, _muon_labels)
     # muon
     return _optax_muon(
         learning_rate=learning_rate,

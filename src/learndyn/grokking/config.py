@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Callable, Literal
 
+import jax.numpy as jnp
 from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
 
 from learndyn.core.activations import Activation
@@ -131,7 +132,18 @@ class Muon(Option):
         return partial(make_optimizer, "muon", muon_beta=self.beta)
 
 
-Optimizer = by_name(Sgd, Adam, AdamW, Muon)
+class MuonAuthors(Option):
+    """The authors' Muon (core.optim "muon_authors"): EMA momentum 0.99 without Nesterov,
+    their five Newton-Schulz triples, no rescaling, on W; Adam with coupled L2 on V."""
+
+    type: Literal["muon_authors"] = "muon_authors"
+    beta: FiniteFloat = Field(0.99, ge=0, lt=1, description="the EMA of the momentum")
+
+    def build(self) -> Callable:
+        return partial(make_optimizer, "muon_authors", muon_beta=self.beta)
+
+
+Optimizer = by_name(Sgd, Adam, AdamW, Muon, MuonAuthors)
 
 
 # -- activations: build(a, b) -> core.activations.Activation --------------------------------------
@@ -177,15 +189,73 @@ COMPLEX_ACTIVATIONS = tuple(m.model_fields["type"].default for m in ACTIVATION_M
 """The holomorphic activations, the only ones defined for complex weights (grokking.model)."""
 
 
+# -- the ridge output layer: build() -> None, or f(F, Y, weight_decay) -> V (K, M) --------------
+# (V is then not trained: at every step it is the ridge solution on the training pairs)
+
+class NoRidge(Option):
+    """V is a trained parameter (no ridge)."""
+
+    type: Literal["none"] = "none"
+
+    def build(self):
+        return None
+
+
+class SampleCentredRidge(Option):
+    """learndyn's ridge V (model.ridge_V): F and Y centred over samples; lam defaults to the
+    run's weight decay eta (the paper's ridge penalty)."""
+
+    type: Literal["sample_centred"] = "sample_centred"
+    lam: FiniteFloat | None = Field(None, gt=0, description="ridge (default: weight decay)")
+
+    def build(self) -> Callable:
+        from learndyn.grokking.model import ridge_V
+        lam = self.lam
+
+        def fit(F, Y, wd):
+            return ridge_V(F, Y, lam if lam is not None else jnp.maximum(wd, 1e-6))
+        return fit
+
+
+class AuthorsRidge(Option):
+    """The authors' set_weight_reg (model.ridge_V_authors): F uncentred, Y class-centred, a
+    fixed lam (1e-3 in every MSE config of theirs from 2025-05-31 to 2025-11-28)."""
+
+    type: Literal["authors"] = "authors"
+    lam: FiniteFloat = Field(1e-3, gt=0)
+
+    def build(self) -> Callable:
+        from learndyn.grokking.model import ridge_V_authors
+        lam = self.lam
+        return lambda F, Y, wd: ridge_V_authors(F, Y, lam)
+
+
+def _ridge_spelling(v):
+    # ridge_V = true / false (the spelling before the forms) is the sample-centred form / none
+    if isinstance(v, bool):
+        v = "sample_centred" if v else "none"
+    return _name_to_table(v)
+
+
+Ridge = Annotated[named_union(NoRidge, SampleCentredRidge, AuthorsRidge),
+                  BeforeValidator(_ridge_spelling)]
+
+
 class ModelCfg(Strict):
     K: int = Field(2048, ge=1, le=1_000_000, description="hidden width")
     activation: ActivationChoice = X2()
     act_a: FiniteFloat = Field(1.0, description="coefficient a of the quad activation (finite)")
     act_b: FiniteFloat = Field(1.0, gt=0, description="coefficient b of the quad activation")
     complex_weights: bool = False
+    complex_init: Literal["independent", "real_cast"] = Field(
+        "independent", description="complex weights: real and imaginary parts drawn "
+        "independently, or real weights cast to complex (the authors' code)")
     v_scale: FiniteFloat = Field(1.0, ge=0, description="V-init multiplier (0 = zero-init V)")
-    ridge_V: bool = False
+    ridge_V: Ridge = NoRidge()
     n_residual: int = Field(0, ge=0, le=16)
+    residual: Literal["skip_outside", "skip_inside"] = Field(
+        "skip_outside", description="residual layer: h + act(h R) (learndyn) or "
+        "act(h + h R) (the authors' code)")
 
 
 class DataCfg(Strict):

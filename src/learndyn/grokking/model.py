@@ -10,11 +10,15 @@ No biases.
 
 Residual layers (``n_residual > 0``, an extension beyond the paper): with
 ``h_0 = sigma(X W)`` the hidden representation is updated as
-``h_{i+1} = h_i + sigma(h_i R_i)`` for ``i = 0..n_residual-1`` and
-``F = h_{n_residual}``; the output is ``F V``.
+``h_{i+1} = h_i + sigma(h_i R_i)`` (``residual="skip_outside"``, learndyn's form) or
+``h_{i+1} = sigma(h_i + h_i R_i)`` (``"skip_inside"``, the authors' code:
+``x = act(x + layer(x))``) for ``i = 0..n_residual-1`` and ``F = h_{n_residual}``; the
+output is ``F V``.
 
 Complex weights (``complex_weights=True``): ``W``, ``V`` and ``R_i`` are
-complex, only the polynomial activations ``"x2"`` and ``"quad"`` are allowed
+complex (``complex_init="independent"``: real and imaginary parts drawn independently;
+``"real_cast"``: real weights cast to complex, imaginary parts exactly 0, as the authors'
+code does), only the polynomial activations ``"x2"`` and ``"quad"`` are allowed
 (they are holomorphic: ``x2`` is ``z * z``, not ``|z|^2``) and
 :func:`forward` returns the REAL PART of ``F V``, so the losses and the
 logits stay real. NB: for a real loss ``L`` of complex parameters,
@@ -45,7 +49,9 @@ __all__ = [
     "init_params",
     "one_hot_labels",
     "onehot_forward",
+    "residual_layers",
     "ridge_V",
+    "ridge_V_authors",
 ]
 
 #: The activations this model accepts (from the one table, learndyn.core.activations)
@@ -82,6 +88,7 @@ def init_params(
     v_scale: float = 1.0,
     complex_weights: bool = False,
     n_residual: int = 0,
+    complex_init: str = "independent",
     dtype=jnp.float32,
 ) -> Params:
     """Initial weights: ``W ~ U(+-1/sqrt(2M))``, ``V ~ v_scale * U(+-1/sqrt(K))``, ``R_i ~ U(+-1/sqrt(K))``.
@@ -89,16 +96,28 @@ def init_params(
     ``v_scale = 0`` gives a zero-initialised ``V`` (``v_scale`` may be a traced
     scalar). With ``complex_weights`` the dtype becomes the matching complex
     type (float32 -> complex64, float64 -> complex128) and real/imaginary
-    parts are each drawn from the bound above divided by sqrt(2). Compiled
-    once per (M, K, complex_weights, n_residual, dtype).
+    parts are each drawn from the bound above divided by sqrt(2)
+    (``complex_init="independent"``), or the real weights are drawn as without
+    ``complex_weights`` and cast (``"real_cast"``: imaginary parts 0). Compiled once per
+    (M, K, complex_weights, n_residual, complex_init, dtype).
     """
+    if complex_init not in COMPLEX_INITS:
+        raise ConfigError("complex_init", f"{complex_init!r}; allowed: {', '.join(COMPLEX_INITS)}")
     for field, val, lo in (("M", M, 1), ("K", K, 1), ("n_residual", n_residual, 0)):
         if isinstance(val, bool) or not isinstance(val, int) or val < lo:
             raise ConfigError(field, f"must be an integer >= {lo}, got {val!r}")
     dtype = jnp.dtype(dtype)
     if complex_weights and not jnp.issubdtype(dtype, jnp.complexfloating):
         dtype = jnp.dtype(jnp.complex128 if dtype == jnp.float64 else jnp.complex64)
+    if complex_weights and complex_init == "real_cast":
+        real = jnp.dtype(jnp.float64 if dtype == jnp.complex128 else jnp.float32)
+        p = _init_params(key, v_scale, M, K, False, n_residual, real)
+        return jax.tree.map(lambda a: a.astype(dtype), p)
     return _init_params(key, v_scale, M, K, bool(complex_weights), n_residual, dtype)
+
+
+COMPLEX_INITS = ("independent", "real_cast")
+RESIDUAL_FORMS = ("skip_outside", "skip_inside")
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
@@ -114,7 +133,18 @@ def _init_params(key, v_scale, M, K, complex_weights, n_residual, dtype) -> Para
     return Params(W=W, V=V.astype(dtype), R=R)
 
 
-def hidden(params: Params, pairs: jax.Array, act: ActLike) -> jax.Array:
+def residual_layers(h: jax.Array, R: tuple, sigma: Callable, form: str = "skip_outside"):
+    """The residual layers on ``h``: ``h + sigma(h R_i)`` ("skip_outside") or
+    ``sigma(h + h R_i)`` ("skip_inside", the authors' form), for each ``R_i``."""
+    if form not in RESIDUAL_FORMS:
+        raise ConfigError("residual", f"{form!r}; allowed: {', '.join(RESIDUAL_FORMS)}")
+    for Ri in R:
+        h = h + sigma(h @ Ri) if form == "skip_outside" else sigma(h + h @ Ri)
+    return h
+
+
+def hidden(params: Params, pairs: jax.Array, act: ActLike,
+           residual: str = "skip_outside") -> jax.Array:
     """Hidden activations ``F (n, K)``: ``sigma(W[h1] + W[M + h2])`` then the residual layers.
 
     ``pairs`` is ``(n, 2)`` int. ``X W`` is a gather (no one-hot matmul).
@@ -123,9 +153,7 @@ def hidden(params: Params, pairs: jax.Array, act: ActLike) -> jax.Array:
     W = params.W
     m = W.shape[0] // 2
     h = sigma(W[pairs[:, 0]] + W[m + pairs[:, 1]])
-    for R in params.R:
-        h = h + sigma(h @ R)
-    return h
+    return residual_layers(h, params.R, sigma, residual)
 
 
 def _output(F: jax.Array, V: jax.Array) -> jax.Array:
@@ -133,12 +161,14 @@ def _output(F: jax.Array, V: jax.Array) -> jax.Array:
     return jnp.real(out) if jnp.iscomplexobj(out) else out
 
 
-def forward(params: Params, pairs: jax.Array, act: ActLike) -> jax.Array:
+def forward(params: Params, pairs: jax.Array, act: ActLike,
+            residual: str = "skip_outside") -> jax.Array:
     """Network output ``(n, M)`` = ``hidden(params, pairs, act) @ V`` (real part for complex weights)."""
-    return _output(hidden(params, pairs, act), params.V)
+    return _output(hidden(params, pairs, act, residual), params.V)
 
 
-def onehot_forward(params: Params, pairs: jax.Array, act: ActLike) -> jax.Array:
+def onehot_forward(params: Params, pairs: jax.Array, act: ActLike,
+                   residual: str = "skip_outside") -> jax.Array:
     """Reference formulation with explicit one-hot ``X (n, 2M)`` and ``X @ W``; for tests only."""
     sigma = get_activation(act)
     W = params.W
@@ -147,9 +177,7 @@ def onehot_forward(params: Params, pairs: jax.Array, act: ActLike) -> jax.Array:
         [jax.nn.one_hot(pairs[:, 0], m, dtype=W.dtype), jax.nn.one_hot(pairs[:, 1], m, dtype=W.dtype)], axis=1
     )
     h = sigma(X @ W)
-    for R in params.R:
-        h = h + sigma(h @ R)
-    return _output(h, params.V)
+    return _output(residual_layers(h, params.R, sigma, residual), params.V)
 
 
 def one_hot_labels(labels: jax.Array, M: int, dtype=jnp.float32) -> jax.Array:
@@ -174,3 +202,16 @@ def ridge_V(F: jax.Array, Y: jax.Array, eta) -> jax.Array:
     G = Ft.conj().T @ Ft
     K = G.shape[0]
     return jnp.linalg.solve(G + eta * jnp.eye(K, dtype=G.dtype), Ft.conj().T @ Yt)
+
+
+def ridge_V_authors(F: jax.Array, Y: jax.Array, lam) -> jax.Array:
+    """The authors' ridge output layer (their ``set_weight_reg``; github
+    yuandong-tian/understanding, ssl/real-dataset/cogo/modular_addition_simple2.py):
+    ``V = (F^H F + lam I)^{-1} F^H (Y - 1/M)``, ``(K, M)``, with ``F`` NOT centred over
+    samples and the one-hot ``Y (n, M)`` centred over classes. (Their code writes it with
+    the SVD ``F = U diag(s) Vt``: ``Vt^H diag(s / (s^2 + lam)) U^H Y``, the same matrix.)"""
+    M = Y.shape[-1]
+    Yc = (Y - 1.0 / M).astype(F.dtype)
+    G = F.conj().T @ F
+    K = G.shape[0]
+    return jnp.linalg.solve(G + lam * jnp.eye(K, dtype=G.dtype), F.conj().T @ Yc)

@@ -26,7 +26,8 @@ from learndyn.grokking.analysis import TRIVIAL, concentration, trivial_power_sha
 from learndyn.grokking.data import all_pairs, split_pairs
 from learndyn.grokking.kernels import matmul, pair_layer
 from learndyn.grokking.losses import mse_sample_centred
-from learndyn.grokking.model import Params, centre_samples, init_params, one_hot_labels, ridge_V
+from learndyn.grokking.model import (Params, centre_samples, init_params, one_hot_labels,
+                                    residual_layers)
 from learndyn.grokking.observables import (accuracy, authors_statistics, cosine_distance,
                                            gf_norm_ratio, gini,
                                            gram_diagonality, ipr, node_energy,
@@ -68,8 +69,11 @@ class Li2Problem:
     (config's loss members build it; default: Eq. 1 divided by n); optimizer: a factory
     (lr, weight_decay) -> optax.GradientTransformation (config's optimiser members build it;
     default: Adam with coupled L2), called with the run's constants at every step;
-    ridge: replace V by V_ridge at every step. n_tracked: nodes whose full irrep power is
-    recorded at every record (heat maps).
+    ridge: None, or f(F, Y, weight_decay) -> V (config's ridge members build it): V is then
+    the ridge solution on the training pairs at every step. residual: the residual layers'
+    form (model.residual_layers); complex_init: how complex weights are drawn
+    (model.init_params). n_tracked: nodes whose full irrep power is recorded at every record
+    (heat maps).
 
     Not a frozen dataclass: `__post_init__` derives its tables (pairs, bases, run groups)
     from the fields, once, and `_observers` is an explicit cache of the observe functions
@@ -85,7 +89,9 @@ class Li2Problem:
     optimizer: Callable = partial(make_optimizer, "adam")
     complex_weights: bool = False
     n_residual: int = 0
-    ridge: bool = False
+    ridge: Callable | None = None
+    residual: str = "skip_outside"
+    complex_init: str = "independent"
     n_tracked: int = 32
     n_key_irreps: int = 3   # key irreps kept / removed by the restricted / excluded loss
     authors_stats: bool = False   # also record observables.AUTHORS_STATS
@@ -139,7 +145,8 @@ class Li2Problem:
         _, k_init = jax.random.split(key)
         train_idx, test_idx = self.split(key)
         params = init_params(k_init, self.M, self.K, v_scale=1.0,
-                             complex_weights=self.complex_weights, n_residual=self.n_residual)
+                             complex_weights=self.complex_weights, n_residual=self.n_residual,
+                             complex_init=self.complex_init)
         params = params._replace(V=params.V * jnp.asarray(v_scale).astype(params.V.dtype))
         # the optimiser's state does not depend on lr or weight decay (they scale its updates)
         opt_state = self.optimizer(1.0, 0.0).init(params)
@@ -155,17 +162,18 @@ class Li2Problem:
         return pairs, labels, one_hot_labels(labels, self.M)
 
     def _effective_V(self, params, F, Y, wd):
-        if not self.ridge:
+        """V, or with a ridge the ridge solution on (F, Y): call it with the TRAINING pairs'
+        features and targets only."""
+        if self.ridge is None:
             return params.V
-        return jax.lax.stop_gradient(ridge_V(jnp.real(F) if not self.complex_weights else F,
-                                             Y, jnp.maximum(wd, 1e-6)).astype(params.V.dtype))
+        return jax.lax.stop_gradient(self.ridge(jnp.real(F) if not self.complex_weights else F,
+                                                Y, wd).astype(params.V.dtype))
 
     def hidden(self, params, pairs):
-        """model.hidden(params, pairs, self.act), computed with the vmap-friendly gather."""
+        """model.hidden(params, pairs, self.act, self.residual), computed with the
+        vmap-friendly gather."""
         h = pair_layer(params.W.shape[0], self.act)(params.W, pairs[:, 0], self.M + pairs[:, 1])
-        for R in params.R:
-            h = h + self.act(h @ R)
-        return h
+        return residual_layers(h, params.R, self.act, self.residual)
 
     def outputs(self, params, pairs, Y, wd):
         F = self.hidden(params, pairs)
@@ -201,7 +209,7 @@ class Li2Problem:
         opt = self.optimizer(consts.lr, consts.wd)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
-        if self.ridge:  # V is not a free parameter: keep it at the ridge solution
+        if self.ridge is not None:  # V is not a free parameter: keep it at the ridge solution
             pairs, _, Y = self._data(consts.train_idx)
             params = params._replace(V=self._effective_V(params, self.hidden(params, pairs),
                                                          Y, consts.wd))
@@ -245,7 +253,9 @@ class Li2Problem:
         tr_pairs, tr_lab, Ytr = self._data(consts.train_idx)
         te_pairs, te_lab, Yte = self._data(consts.test_idx)
         pred_tr, F, V = self.outputs(p, tr_pairs, Ytr, consts.wd)
-        pred_te, _, _ = self.outputs(p, te_pairs, Yte, consts.wd)
+        # the test pairs' outputs with the same V (with a ridge: fitted on the training pairs)
+        out_te = matmul(self.hidden(p, te_pairs), V)
+        pred_te = jnp.real(out_te) if jnp.iscomplexobj(out_te) else out_te
         Freal = jnp.real(F) if self.complex_weights else F
         Vreal = jnp.real(V) if self.complex_weights else V
         gfn, gfr = gf_norm_ratio(Freal, Ytr, Vreal)

@@ -56,7 +56,9 @@ def problem_of(recipe: Li2Recipe, s: dict) -> Li2Problem:
                       act=s["activation"].build(recipe.model.act_a, recipe.model.act_b),
                       loss=recipe.train.loss.build(), optimizer=s["optimizer"].build(),
                       complex_weights=s["complex_weights"], n_residual=s["n_residual"],
-                      ridge=recipe.model.ridge_V, n_tracked=min(recipe.n_tracked, s["K"]),
+                      ridge=recipe.model.ridge_V.build(), residual=recipe.model.residual,
+                      complex_init=recipe.model.complex_init,
+                      n_tracked=min(recipe.n_tracked, s["K"]),
                       authors_stats=recipe.authors_stats)
 
 
