@@ -247,6 +247,9 @@ class ModelCfg(Strict):
     act_a: FiniteFloat = Field(1.0, description="coefficient a of the quad activation (finite)")
     act_b: FiniteFloat = Field(1.0, gt=0, description="coefficient b of the quad activation")
     complex_weights: bool = False
+    init_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="draw every run's "
+                                  "initial weights from this seed (held fixed across seeds); "
+                                  "default: each run's own seed")
     complex_init: Literal["independent", "real_cast"] = Field(
         "independent", description="complex weights: real and imaginary parts drawn "
         "independently, or real weights cast to complex (the authors' code)")
@@ -261,7 +264,12 @@ class ModelCfg(Strict):
 class DataCfg(Strict):
     ratio: FiniteFloat | None = Field(None, gt=0, lt=1, description="training fraction of the M^2 pairs")
     n: int | None = Field(None, ge=1, description="number of training pairs")
-    critical: bool = Field(False, description="use the reference code's critical ratio")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="draw every run's "
+                             "train/test split from this seed (held fixed across seeds); "
+                             "default: each run's own seed")
+    critical: bool = Field(False, description="the authors' critical split: a training "
+                           "fraction 2.7482 ln(M) / M (natural log), times d_max / 2 for a "
+                           "non-Abelian group (grokking.data.critical_ratio)")
 
     @model_validator(mode="after")
     def _one(self):
@@ -383,6 +391,9 @@ def variant_split(recipe: "Li2Recipe", v: VariantCfg) -> tuple[str, int, int]:
     if recipe.data.n is not None:
         return group, M, recipe.data.n
     if recipe.data.critical:
-        d_max = max(ri.dim for ri in real_irreps(G))
+        # the authors' scaling_law_correction: 1 for their modular addition (every Abelian
+        # group, Z_2 x Z_3 x ... included) and d_max / 2 for the non-Abelian collection, d_max
+        # the largest (complex) irrep dimension; critical_ratio multiplies by d_max / 2
+        d_max = 2 if G.is_abelian else max(ri.dim for ri in real_irreps(G))
         return group, M, int(critical_ratio(M, d_max) * M * M)
     return group, M, int(recipe.data.ratio * M * M)

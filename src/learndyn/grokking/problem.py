@@ -137,14 +137,24 @@ class Li2Problem:
         """(train_idx (n,), test_idx (M^2 - n,)) of the run with `key`: data.split_pairs of
         the key's first half (the second draws the weights)."""
         k_split, _ = jax.random.split(key)
-        return split_pairs(self.M * self.M, key=k_split, n=self.n_train)
+        return self.split_from(k_split)
+
+    def split_from(self, split_key) -> tuple[jax.Array, jax.Array]:
+        """(train_idx, test_idx) drawn with `split_key` itself (data.split_pairs)."""
+        return split_pairs(self.M * self.M, key=split_key, n=self.n_train)
 
     def init(self, key, lr, wd, v_scale) -> tuple[Li2State, Li2Consts]:
-        """One run: (state, consts) from its key (split and weights) and its lr, weight decay
-        and V-init scale (scalars; under vmap, one per run)."""
-        _, k_init = jax.random.split(key)
-        train_idx, test_idx = self.split(key)
-        params = init_params(k_init, self.M, self.K, v_scale=1.0,
+        """One run: (state, consts) from its key (its first half draws the split, its second
+        the weights) and its lr, weight decay and V-init scale (scalars; under vmap, one per
+        run)."""
+        k_split, k_init = jax.random.split(key)
+        return self.init_from(k_split, k_init, lr, wd, v_scale)
+
+    def init_from(self, split_key, init_key, lr, wd, v_scale) -> tuple[Li2State, Li2Consts]:
+        """`init` with the split's key and the weights' key given apart (a recipe can hold
+        one fixed across seeds: data.seed, model.init_seed)."""
+        train_idx, test_idx = self.split_from(split_key)
+        params = init_params(init_key, self.M, self.K, v_scale=1.0,
                              complex_weights=self.complex_weights, n_residual=self.n_residual,
                              complex_init=self.complex_init)
         params = params._replace(V=params.V * jnp.asarray(v_scale).astype(params.V.dtype))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from learndyn.core.seeds import run_keys, seed_labels
+from learndyn.core.seeds import run_key, run_keys, seed_labels
 from learndyn.core.world import Phase
 from learndyn.groups import parse_group
 from learndyn.grokking.analysis import analyse_variant, resolve_variant, shape_key
@@ -31,15 +31,19 @@ class Batch:
     """The runs of one phase: `members` (resolved variants, `analysis.resolve_variant`) x
     seeds, and the problem they share.
 
-    seed_idx: (R,) each run's seed offset (seed = recipe.seed + offset); keys: (R, 2) their
-    keys; lr, wd, v_scale: (R,) float32 per-run constants; names: (R,) variant names."""
+    seed_idx: (R,) each run's seed offset (seed = recipe.seed + offset); split_keys,
+    init_keys: (R, 2) the keys that draw each run's train/test split and its initial weights
+    (halves of its seed's key, or of data.seed's / model.init_seed's key when the recipe
+    holds one fixed); lr, wd, v_scale: (R,) float32 per-run constants; names: (R,) variant
+    names."""
 
     name: str
     label: str
     problem: Li2Problem
     members: tuple
     seed_idx: np.ndarray
-    keys: jax.Array
+    split_keys: jax.Array
+    init_keys: jax.Array
     lr: jax.Array
     wd: jax.Array
     v_scale: jax.Array
@@ -69,6 +73,14 @@ def batches(recipe: Li2Recipe) -> list[Batch]:
         s = resolve_variant(recipe, v)
         groups.setdefault(shape_key(s), []).append(s)
     seed_keys = run_keys(recipe.seed, recipe.seeds)  # row i: the key of seed recipe.seed + i
+    halves = jax.vmap(jax.random.split)(seed_keys)    # (seeds, 2, 2): split key, init key
+    split_keys, init_keys = halves[:, 0], halves[:, 1]
+    if recipe.data.seed is not None:      # one split for every seed: the half of data.seed's key
+        split_keys = jnp.broadcast_to(jax.random.split(run_key(recipe.data.seed))[0],
+                                      split_keys.shape)
+    if recipe.model.init_seed is not None:   # one initialisation for every seed
+        init_keys = jnp.broadcast_to(jax.random.split(run_key(recipe.model.init_seed))[1],
+                                     init_keys.shape)
     out = []
     for bi, members in enumerate(groups.values()):
         runs = [(s, i) for s in members for i in range(recipe.seeds)]
@@ -77,7 +89,8 @@ def batches(recipe: Li2Recipe) -> list[Batch]:
               for k in ("lr", "weight_decay", "v_scale")}
         out.append(Batch(f"batch{bi}", f"batch {bi + 1}/{len(groups)}",
                          problem_of(recipe, members[0]), tuple(members), seed_idx,
-                         seed_keys[seed_idx], hp["lr"], hp["weight_decay"], hp["v_scale"],
+                         split_keys[seed_idx], init_keys[seed_idx], hp["lr"],
+                         hp["weight_decay"], hp["v_scale"],
                          np.array([s["name"] for s, _ in runs])))
     return out
 
@@ -85,7 +98,7 @@ def batches(recipe: Li2Recipe) -> list[Batch]:
 def build_phase(recipe: Li2Recipe, b: Batch) -> Phase:
     """The phase that trains batch `b`: each run's state and constants from its key."""
     prob = b.problem
-    state0, consts = jax.vmap(prob.init)(b.keys, b.lr, b.wd, b.v_scale)
+    state0, consts = jax.vmap(prob.init_from)(b.split_keys, b.init_keys, b.lr, b.wd, b.v_scale)
     labels = seed_labels(recipe.seed, recipe.seeds)
     return Phase(name=b.name, step=prob.step, observe=prob.observe, state0=state0,
                  consts=consts, record_steps=recipe.record.steps(recipe.train.epochs),
@@ -99,7 +112,7 @@ def final_spectra(b: Batch, state) -> tuple[np.ndarray, np.ndarray]:
     """(power (R, K, L), energy (R, K)) of every run's final weights: each node's irrep power
     and its energy on the run's training pairs (`Li2Problem.node_energy`)."""
     prob = b.problem
-    train_idx, _ = jax.vmap(prob.split)(b.keys)
+    train_idx, _ = jax.vmap(prob.split_from)(b.split_keys)
     power = np.asarray(jax.vmap(prob.node_power)(state.params.W))
     energy = np.asarray(jax.vmap(prob.node_energy)(state.params.W, train_idx))
     return power, energy
