@@ -5,6 +5,8 @@
     python scripts/check_summaries.py --recipes li2-fig3 gb2025-fig1
     python scripts/check_summaries.py --recipes gb2025-fig1 --set preset=learndyn_v0 \
         --baseline results/smoke-baseline/v0      # an older setting against its own numbers
+    python scripts/check_summaries.py --recipes li2-fig3 li2-fig7 li2-fig10-11 li2-fig14-16 \
+        --set preset=paper_text --baseline results/smoke-baseline/v0   # Li2 before issue 22
 
 Each recipe runs at smoke scale into a fresh temporary folder; every number in its summary
 (timing, figures and backend left out: they are not results) is compared with the baseline's

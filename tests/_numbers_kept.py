@@ -12,11 +12,13 @@ check_summaries = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_summaries)
 
 
-def assert_numbers_kept(recipe: str, summary: dict) -> dict:
+def assert_numbers_kept(recipe: str, summary: dict, baseline: str = "") -> dict:
     """Every number of `summary` (a smoke run of `recipe` at its defaults) is identical,
     close or (a stage break) near to results/smoke-baseline/<recipe>.json, or a KNOWN
-    change."""
-    base = json.loads((REPO / "results" / "smoke-baseline" / f"{recipe}.json").read_text())
+    change. `baseline`: a subfolder of results/smoke-baseline (v0: the numbers before the
+    reference presets, which the paper_text / learndyn_v0 presets keep)."""
+    folder = REPO / "results" / "smoke-baseline" / baseline
+    base = json.loads((folder / f"{recipe}.json").read_text())
     new = json.loads(json.dumps(summary, default=str))
     r = check_summaries.compare(recipe, base, new)
     assert not r["changed"] and not r["missing"], (recipe, r["changed"][:10], r["missing"][:10])

@@ -202,3 +202,13 @@ def _li2_numbers_kept(runs):
     for recipe in ("li2-fig3", "li2-fig7", "li2-fig10-11", "li2-fig14-16"):
         (folder,) = [p for p in runs.iterdir() if p.name.startswith(f"{recipe}-smoke")]
         assert_numbers_kept(recipe, json.loads((folder / "summary.json").read_text()))
+
+
+def test_li2_paper_text_preset_keeps_the_numbers_before_the_reference_preset(tmp_path):
+    """li2-fig3's paper_text preset is learndyn's settings before issue 22: its smoke summary
+    is the one committed then (results/smoke-baseline/v0), up to KNOWN changes."""
+    from _numbers_kept import assert_numbers_kept
+    from learndyn.recipes import run_recipe
+    rcp = load_recipe("li2-fig3", "smoke", {"preset": "paper_text"})
+    summary = run_recipe(rcp, tmp_path / "run", scale="smoke")
+    assert_numbers_kept("li2-fig3", summary, baseline="v0")
