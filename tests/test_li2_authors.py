@@ -97,8 +97,9 @@ def test_a_run_records_the_authors_statistics_only_when_asked():
 
 def test_recipe_field_authors_stats():
     from learndyn.recipes import load_recipe
-    assert load_recipe("li2-fig3", "smoke").authors_stats is False
-    assert load_recipe("li2-fig3", "smoke", {"authors_stats": True}).authors_stats is True
+    assert load_recipe("li2-fig3", "smoke").authors_stats is True      # the reference preset
+    assert load_recipe("li2-fig7", "smoke").authors_stats is False
+    assert load_recipe("li2-fig7", "smoke", {"authors_stats": True}).authors_stats is True
 
 
 # -- ridge V, residual form, complex initialisation (issue 22, step 2) -------------------------
@@ -302,3 +303,72 @@ def test_data_seed_and_init_seed_hold_one_part_fixed():
     idx7, W7 = _first_batch({"seed": 7, "seeds": 1})
     np.testing.assert_array_equal(idx_d[0], idx7[0])
     np.testing.assert_array_equal(W_i[0], W7[0])
+
+
+# -- li2.reference_vs_paper (issue 22, step 5) --------------------------------------------------
+
+def _flat(d, pre=""):
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{pre}{k}.") if isinstance(v, dict) else {pre + k: v})
+    return out
+
+
+def test_li2_settings_table_is_every_difference_of_the_presets():
+    import tomllib
+    from pathlib import Path
+    from learndyn.grokking.claims import CLAIMS, LI2_SETTINGS
+    repo = Path(__file__).resolve().parents[1]
+    ids = {c.id for c in CLAIMS}
+    for recipe, fields in LI2_SETTINGS.items():
+        presets = tomllib.loads((repo / "experiments" / f"{recipe}.toml").read_text())["presets"]
+        code, text = _flat(presets["reference"]), _flat(presets["paper_text"])
+        differ = {k for k in set(code) | set(text) if code.get(k) != text.get(k)}
+        differ.discard("authors_stats")    # what is recorded, not a convention
+        assert differ == set(fields.values()), (recipe, differ)
+        short = recipe.removeprefix("li2-")
+        assert f"li2.reference_vs_paper.{short}" in ids
+        assert all(f"li2.reference_vs_paper.{short}.{n}" in ids for n in fields)
+
+
+class _Li2Runs:
+    """A paper-scale source: one summary per (preset or single overridden field)."""
+    scale = "paper"
+
+    def __init__(self, by_key):
+        self.by_key = by_key
+
+    def get(self, name, overrides=None):
+        over = dict(overrides or {})
+        key = over.pop("preset", "reference")
+        if over:
+            (key,) = over
+        return type("R", (), {"summary": self.by_key[key]})()
+
+
+def _li2_summary(**variants):
+    """variants: name -> (fraction generalising, generalisation step per seed or None)."""
+    out = {}
+    for name, (frac, step) in variants.items():
+        out[name] = {"fraction_generalising": frac, "settings": {},
+                     "per_seed": {"status": ["ok"] * 3,
+                                  "events": [{"generalisation_step": step, "outcome": "x"}] * 3}}
+    return {"variants": out}
+
+
+def test_li2_reference_vs_paper_claims():
+    by_id = {c.id: c for c in __import__("learndyn.grokking.claims", fromlist=["CLAIMS"]).CLAIMS}
+    code = _li2_summary(**{"eta=2e-4": (1.0, 99), "eta=0": (0.0, None)})
+    runs = _Li2Runs({"reference": code,
+                     "paper_text": _li2_summary(**{"eta=2e-4": (1.0, 120), "eta=0": (0.0, None)}),
+                     "train.loss": _li2_summary(**{"eta=2e-4": (1.0, 400), "eta=0": (0.0, None)}),
+                     "model.ridge_V": _li2_summary(**{"eta=2e-4": (0.0, None),
+                                                      "eta=0": (0.0, None)})})
+    r = by_id["li2.reference_vs_paper.fig3"].check(runs)
+    assert r.verdict == "verified" and "eta=2e-4: groks at 120" in r.measured
+    r = by_id["li2.reference_vs_paper.fig3.loss"].check(runs)
+    assert r.verdict == "refuted" and "code train.loss = 'mse_class'" in r.measured
+    r = by_id["li2.reference_vs_paper.fig3.ridge_V"].check(runs)
+    assert r.verdict == "refuted" and "model.ridge_V = 'none'" in r.measured
+    runs.scale = "smoke"
+    assert by_id["li2.reference_vs_paper.fig3.loss"].check(runs).verdict == "inconclusive"

@@ -196,10 +196,9 @@ def _zero(src) -> Check:
                  f"{_fmt(vs[dn]['final_test_acc'])}{note}")
 
 
-@CLAIMS.claim("li2.complex_faster", text="complex weights grok faster than real weights (Figs. 10-11)",
-       expected="median generalisation step complex < real, for most group sizes")
-def _complex(src) -> Check:
-    vs = _variants(src, "li2-fig10-11")
+def _complex_rows(vs: dict):
+    """(flags, rows) of complex against real weights, per group where either generalised; or
+    an inconclusive Check."""
     hs, stop, note = _healthy(vs)
     if stop:
         return stop
@@ -217,6 +216,133 @@ def _complex(src) -> Check:
             continue
         flags.append(gc < gr)
         rows.append(f"{g}: complex {gc:g} vs real {gr:g}")
+    return flags, "; ".join(rows) + note
+
+
+@CLAIMS.claim("li2.complex_faster", text="complex weights grok faster than real weights (Figs. 10-11)",
+       expected="median generalisation step complex < real, for most group sizes, with the "
+                "imaginary parts drawn independently (the authors' cast complex weights stay real)")
+def _complex(src) -> Check:
+    # the authors' code casts real weights to complex: the imaginary parts get no gradient and
+    # stay 0, so those runs are the real runs and cannot be faster. The claim needs complex
+    # weights with their own imaginary parts: decided on that run, the cast one shown beside.
+    recipe = src.get("li2-fig10-11")
+    own = recipe.summary["variants"]
+    cast = _complex_rows(own)
+    if isinstance(cast, Check):
+        return cast
+    indep = _complex_rows(src.get("li2-fig10-11", {"model.complex_init": "independent"})
+                          .summary["variants"])
+    if isinstance(indep, Check):
+        return Check("inconclusive", f"independent imaginary parts: {indep.measured}")
+    (flags, rows), (_, cast_rows) = indep, cast
     if not flags:
         return Check("inconclusive", "no group where either weight type generalised")
-    return Check(verdict(majority(flags)), "; ".join(rows) + note)
+    return Check(verdict(majority(flags)), f"independent imaginary parts: {rows}; the authors' "
+                 f"cast complex weights (imaginary parts stay 0): {cast_rows or 'none generalised'}")
+
+
+# -- the paper's text against the authors' code (issue 22) ---------------------------------------
+# Each Li2 figure recipe runs on the authors' code by default (its `reference` preset); its
+# `paper_text` preset holds the paper's text (and, where the text is silent, learndyn's earlier
+# assumptions). Compared by running both, whole and one field at a time: the result is "the
+# same" when every variant has the same majority outcome (generalises or not) and, where both
+# generalise, median generalisation steps within SAME_STEP_FACTOR. x1.5: at paper scale the
+# seeds of one setting grok within a few per cent of each other (Fig. 3: every seed between
+# the records at epochs 93 and 99), so a 50 % shift is a real change.
+SAME_STEP_FACTOR = 1.5
+# recipe -> {setting name: field}; every field on which the two presets differ (a test reads
+# the recipes and checks this table against them)
+LI2_SETTINGS = {
+    "li2-fig3": {"loss": "train.loss", "ridge_V": "model.ridge_V"},
+    "li2-fig7": {"loss": "train.loss", "K": "model.K", "weight_decay": "train.weight_decay"},
+    "li2-fig10-11": {"loss": "train.loss", "complex_init": "model.complex_init"},
+    "li2-fig14-16": {"loss": "train.loss", "K": "model.K", "weight_decay": "train.weight_decay",
+                     "group": "group"},
+}
+
+
+def _preset_value(recipe: str, preset: str, field: str):
+    """The value of the dotted `field` of `recipe` with `preset` (paper scale), as the recipe
+    would write it (an option by its name)."""
+    from learndyn.recipes import load_recipe
+    obj = load_recipe(recipe, "paper", {"preset": preset})
+    for part in field.split("."):
+        obj = getattr(obj, part)
+    return obj.model_dump(mode="json") if hasattr(obj, "model_dump") else obj
+
+
+def _outcomes(vs: dict):
+    """{variant: (generalises in most healthy seeds, median generalisation step)}, or an
+    inconclusive Check."""
+    hs, stop, _ = _healthy(vs)
+    if stop:
+        return stop
+    return {name: (v["fraction_generalising"] > 0.5, _gen_step(v, hs[name]))
+            for name, v in vs.items()}
+
+
+def _show_outcomes(o: dict) -> str:
+    return ", ".join(f"{n}: " + (f"groks at {s:g}" if g else "does not generalise")
+                     for n, (g, s) in o.items())
+
+
+def li2_code_vs(src, recipe: str, overrides: dict, label: str) -> Check:
+    """`recipe` on the authors' code (its reference preset) against the run with `overrides`
+    on top: "verified" when both give the same result (above)."""
+    code = _outcomes(_variants(src, recipe))
+    if isinstance(code, Check):
+        return code
+    if getattr(src, "scale", "paper") != "paper":
+        return Check("inconclusive", f"decided at paper scale only (it runs {recipe} once more)")
+    other = _outcomes(src.get(recipe, {"preset": "reference", **overrides}).summary["variants"])
+    if isinstance(other, Check):
+        return Check("inconclusive", f"{label}: {other.measured}")
+    if set(code) != set(other):
+        return Check("inconclusive", f"the two runs have different variants: {sorted(code)} "
+                     f"vs {sorted(other)}")
+    same = all(code[n][0] == other[n][0] and (not code[n][0] or max(code[n][1], other[n][1])
+                                              <= SAME_STEP_FACTOR * min(code[n][1], other[n][1]))
+               for n in code)
+    return Check(verdict(same), f"code: {_show_outcomes(code)}; {label}: "
+                 f"{_show_outcomes(other)}")
+
+
+def _li2_preset_claim(recipe: str):
+    short = recipe.removeprefix("li2-")
+
+    @CLAIMS.claim(f"li2.reference_vs_paper.{short}", text=f"{recipe}: the paper's text's "
+                  "settings give the result of the authors' code",
+                  expected=f"every variant: the same outcome; generalisation steps within "
+                           f"x{SAME_STEP_FACTOR:g}")
+    def check(src) -> Check:
+        return li2_code_vs(src, recipe, {"preset": "paper_text"}, "text")
+    return check
+
+
+def _li2_setting_claim(recipe: str, name: str, field: str):
+    short = recipe.removeprefix("li2-")
+
+    @CLAIMS.claim(f"li2.reference_vs_paper.{short}.{name}", text=f"{recipe}, {field}: the "
+                  "paper's text's setting gives the result of the authors' code's",
+                  expected="the run with the text's value alone: every variant the same "
+                           f"outcome, generalisation steps within x{SAME_STEP_FACTOR:g}")
+    def check(src) -> Check:
+        code = _preset_value(recipe, "reference", field)
+        text = _preset_value(recipe, "paper_text", field)
+        if code == text:
+            ran = _outcomes(_variants(src, recipe))   # read as the other claims are
+            if isinstance(ran, Check):
+                return ran
+            return Check("verified", f"the text and the code agree: {field} = {code!r}")
+        out = li2_code_vs(src, recipe, {field: text}, f"{field} = {text!r}")
+        if out.verdict == "inconclusive":
+            return out
+        return Check(out.verdict, f"code {field} = {code!r}; " + out.measured)
+    return check
+
+
+for _recipe, _fields in LI2_SETTINGS.items():
+    _li2_preset_claim(_recipe)
+    for _name, _field in _fields.items():
+        _li2_setting_claim(_recipe, _name, _field)
