@@ -239,6 +239,16 @@ def load_recipe(name_or_path: str, scale: str = "smoke",
     return validate_recipe(raw, scale, overrides, where=path.stem)
 
 
+
+def preset_field(name: str, preset: str, field: str):
+    """The value of the dotted `field` in recipe `name` with `preset` (at paper scale), as the
+    recipe would write it (an option by its name): what a claim comparing two presets one
+    field at a time sets on top of the other."""
+    obj = load_recipe(name, "paper", {"preset": preset})
+    for part in field.split("."):
+        obj = getattr(obj, part)
+    return obj.model_dump(mode="json") if hasattr(obj, "model_dump") else obj
+
 def _same(a: Any, b: Any) -> bool:
     """Equal values of the same types (so 1, 1.0 and true differ, as they do in TOML)."""
     if type(a) is not type(b):

@@ -299,22 +299,15 @@ SETTINGS = {
 }
 
 
-def _preset_value(preset: str, field: str):
-    """The value of the dotted `field` in gb2025-fig1 with `preset` (at paper scale)."""
-    from learndyn.recipes import load_recipe
-    obj = load_recipe(RECIPE, "paper", {"preset": preset})
-    for part in field.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _setting_claim(name: str, field: str, what: str):
     @CLAIMS.claim(f"gb.reference_vs_paper.{name}", text=f"{what}: the paper's text's setting "
                   f"({field}) gives the result of the authors' code's",
                   expected="the two agree, or the run with the text's value gives the same "
                            "result (as in gb.reference_vs_paper.conventions)")
     def check(src) -> Check:
-        code, text = _preset_value("reference", field), _preset_value("paper_text", field)
+        from learndyn.recipes import preset_field
+        code = preset_field(RECIPE, "reference", field)
+        text = preset_field(RECIPE, "paper_text", field)
         if code == text:
             # nothing more to run; still read as the other claims are (a recipe not run, or
             # run with every seed diverged, decides nothing)

@@ -262,16 +262,6 @@ LI2_SETTINGS = {
 }
 
 
-def _preset_value(recipe: str, preset: str, field: str):
-    """The value of the dotted `field` of `recipe` with `preset` (paper scale), as the recipe
-    would write it (an option by its name)."""
-    from learndyn.recipes import load_recipe
-    obj = load_recipe(recipe, "paper", {"preset": preset})
-    for part in field.split("."):
-        obj = getattr(obj, part)
-    return obj.model_dump(mode="json") if hasattr(obj, "model_dump") else obj
-
-
 def _outcomes(vs: dict):
     """{variant: (generalises in most healthy seeds, median generalisation step)}, or an
     inconclusive Check."""
@@ -328,8 +318,9 @@ def _li2_setting_claim(recipe: str, name: str, field: str):
                   expected="the run with the text's value alone: every variant the same "
                            f"outcome, generalisation steps within x{SAME_STEP_FACTOR:g}")
     def check(src) -> Check:
-        code = _preset_value(recipe, "reference", field)
-        text = _preset_value(recipe, "paper_text", field)
+        from learndyn.recipes import preset_field
+        code = preset_field(recipe, "reference", field)
+        text = preset_field(recipe, "paper_text", field)
         if code == text:
             ran = _outcomes(_variants(src, recipe))   # read as the other claims are
             if isinstance(ran, Check):
