@@ -372,3 +372,18 @@ def test_li2_reference_vs_paper_claims():
     assert r.verdict == "refuted" and "model.ridge_V = 'none'" in r.measured
     runs.scale = "smoke"
     assert by_id["li2.reference_vs_paper.fig3.loss"].check(runs).verdict == "inconclusive"
+
+
+def test_gram_claim_reads_the_authors_statistics():
+    from learndyn.grokking.claims import CLAIMS
+    claim = next(c for c in CLAIMS if c.id == "li2.gram_nearly_diagonal")
+    s = _li2_summary(**{"eta=2e-4": (1.0, 99), "eta=0": (0.0, None)})
+    runs = _Li2Runs({"reference": s})
+    r = claim.check(runs)
+    assert r.verdict == "inconclusive" and "authors_stats" in r.measured
+    g = s["variants"]["eta=2e-4"]["authors_gram"] = {
+        "FtF_offdiag_over_diag": 0.005, "P1FFt_offdiag_over_diag": 0.05, "FFt_dist_ideal": 0.2}
+    assert claim.check(runs).verdict == "verified"
+    g["P1FFt_offdiag_over_diag"] = 0.14
+    r = claim.check(runs)
+    assert r.verdict == "refuted" and "0.140 (P1 F F^T)" in r.measured

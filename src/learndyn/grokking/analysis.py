@@ -185,7 +185,22 @@ def analyse_variant(s: dict, ds, power, energy, diverged_at) -> dict:
         v = ds[var].values[1:]
         return [int(steps[1:][np.nanargmax(v[:, r])]) if np.isfinite(v[:, r]).any() else None
                 for r in range(v.shape[1])]
+    # the authors' Gram statistics at the last record (when the run recorded them): the ratio
+    # of the mean |off-diagonal| to the mean |diagonal| entry of each Gram matrix, and the
+    # distance of F F^T from a I + b 11^T, per seed (a diverged run's last finite record)
+    authors = {}
+    if "FtF_diag_avg" in ds:
+        def last(var):
+            cols = [c[np.isfinite(c)] for c in ds[var].values.T]
+            return [float(c[-1]) if c.size else None for c in cols]
+        ratio = lambda a, b: [x / y if x is not None and y else None  # noqa: E731
+                              for x, y in zip(last(a), last(b))]
+        authors = {"FtF_offdiag_over_diag": ratio("FtF_offdiag_avg", "FtF_diag_avg"),
+                   "P1FFt_offdiag_over_diag": ratio("P1FFt_offdiag_avg", "P1FFt_diag_avg"),
+                   "FFt_dist_ideal": last("FFt_dist_ideal")}
     return {
+        **({"authors_gram": {k: finite_median(healthy(v)) for k, v in authors.items()}}
+           if authors else {}),
         "settings": settings_json(s),
         "fraction_generalising": fraction("generalises"),
         "fraction_memorising": fraction("memorises"),
@@ -213,5 +228,6 @@ def analyse_variant(s: dict, ds, power, energy, diverged_at) -> dict:
                                           for r in range(ds.sizes["run"])],
                      "half_move_step_V": [_half_step(steps, ds.dist0_V.values[:, r])
                                           for r in range(ds.sizes["run"])],
-                     "gf_growth": [_growth(ds.gf_norm.values[:, r]) for r in range(ds.sizes["run"])]},
+                     "gf_growth": [_growth(ds.gf_norm.values[:, r]) for r in range(ds.sizes["run"])],
+                     **authors},
     }
