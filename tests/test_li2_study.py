@@ -17,7 +17,8 @@ from learndyn.recipes import load_recipe
 
 LI2_IDS = {"li2.wd_needed", "li2.gf_grows_before_grokking", "li2.v_moves_before_w",
            "li2.features_are_irreps", "li2.large_lr_memorises", "li2.zero_init_faster",
-           "li2.complex_faster"}
+           "li2.complex_faster", "li2.gram_nearly_diagonal", "li2.reference_vs_paper.fig3",
+           "li2.reference_vs_paper.fig7.loss"}
 
 
 @pytest.fixture(scope="session")
