@@ -17,6 +17,7 @@ from learndyn.recipes import load_recipe
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from import_authors_run import ArraysOnly  # noqa: E402
+from _presets import PresetRuns, flat  # noqa: E402
 
 
 class _Evil:
@@ -120,21 +121,6 @@ def test_claim_verifies_refutes_and_waits_for_seeds():
     assert Z_MAX == 3.0
 
 
-class _TwoRuns:
-    """A paper-scale source with one summary per preset."""
-    scale = "paper"
-
-    def __init__(self, by_preset):
-        self.by_preset = by_preset
-
-    def get(self, name, overrides=None):
-        over = dict(overrides or {})
-        key = over.pop("preset", "reference")
-        if over:   # a single-setting run: keyed by its one overridden field
-            (key,) = over
-        return type("R", (), {"summary": self.by_preset[key]})()
-
-
 def _run_summary(fss, gains, peak, init=100.0, n=3):
     ok = {"status": ["ok"] * n}
     return {"closed": {"per_seed": {**ok, "first_stable_step": [fss] * n,
@@ -146,15 +132,15 @@ def _run_summary(fss, gains, peak, init=100.0, n=3):
 def test_reference_vs_paper_claim():
     claim = next(c for c in CLAIMS if c.id == "gb.reference_vs_paper.conventions")
     code = _run_summary(108, [-0.35, -0.98], 5e4)
-    same = _TwoRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 3e4)})
+    same = PresetRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 3e4)})
     assert claim.check(same).verdict == "verified"
     # the paper's text makes the student's peak vanish: a different result
-    flat = _TwoRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 100.0)})
-    r = claim.check(flat)
+    no_peak = PresetRuns({"reference": code, "paper_text": _run_summary(120, [-0.37, -1.0], 100.0)})
+    r = claim.check(no_peak)
     assert r.verdict == "refuted" and "text: stable at 120" in r.measured
-    late = _TwoRuns({"reference": code, "paper_text": _run_summary(400, [-0.37, -1.0], 3e4)})
+    late = PresetRuns({"reference": code, "paper_text": _run_summary(400, [-0.37, -1.0], 3e4)})
     assert claim.check(late).verdict == "refuted"
-    smoke = _TwoRuns({"reference": code})
+    smoke = PresetRuns({"reference": code})
     smoke.scale = "smoke"
     assert claim.check(smoke).verdict == "inconclusive"
 
@@ -165,12 +151,6 @@ def test_reference_vs_paper_settings_cover_every_difference():
     import tomllib
     from learndyn.closedloop.claims import SETTINGS
     presets = tomllib.loads((REPO / "experiments" / "gb2025-fig1.toml").read_text())["presets"]
-
-    def flat(d, pre=""):
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {pre + k: v})
-        return out
     code, text = flat(presets["reference"]), flat(presets["paper_text"])
     differ = {k for k in set(code) | set(text) if code.get(k) != text.get(k)}
     differ.discard("authors_run")   # the comparison with the authors' run, not a convention
@@ -184,12 +164,12 @@ def test_reference_vs_paper_one_setting():
     by_id = {c.id: c for c in CLAIMS}
     code = _run_summary(108, [-0.35, -0.98], 5e4)
     # the text's sum over time (a 50x smaller gradient) delays the first stable step 4x
-    runs = _TwoRuns({"reference": code, "task.time_reduction": _run_summary(430, [-0.3, -0.9], 4e4),
+    runs = PresetRuns({"reference": code, "task.time_reduction": _run_summary(430, [-0.3, -0.9], 4e4),
                      "task.control_batch": _run_summary(110, [-0.35, -0.97], 5e4)})
     r = by_id["gb.reference_vs_paper.time_reduction"].check(runs)
     assert r.verdict == "refuted"
     assert "code task.time_reduction = 'sum'" in r.measured and "stable at 430" in r.measured
     assert by_id["gb.reference_vs_paper.control_batch"].check(runs).verdict == "verified"
     # a setting on which the text and the code agree runs nothing more than the recipe
-    r = by_id["gb.reference_vs_paper.batch_reduction"].check(_TwoRuns({"reference": code}))
+    r = by_id["gb.reference_vs_paper.batch_reduction"].check(PresetRuns({"reference": code}))
     assert r.verdict == "verified" and "agree" in r.measured

@@ -8,6 +8,8 @@ import pytest
 from learndyn.grokking.losses import mse_class_centred
 from learndyn.grokking.observables import AUTHORS_STATS, authors_statistics
 
+from _presets import PresetRuns, flat
+
 
 def _data(n=37, K=9, M=5, seed=0):
     rng = np.random.default_rng(seed)
@@ -307,13 +309,6 @@ def test_data_seed_and_init_seed_hold_one_part_fixed():
 
 # -- li2.reference_vs_paper (issue 22, step 5) --------------------------------------------------
 
-def _flat(d, pre=""):
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{pre}{k}.") if isinstance(v, dict) else {pre + k: v})
-    return out
-
-
 def test_li2_settings_table_is_every_difference_of_the_presets():
     import tomllib
     from pathlib import Path
@@ -322,28 +317,13 @@ def test_li2_settings_table_is_every_difference_of_the_presets():
     ids = {c.id for c in CLAIMS}
     for recipe, fields in LI2_SETTINGS.items():
         presets = tomllib.loads((repo / "experiments" / f"{recipe}.toml").read_text())["presets"]
-        code, text = _flat(presets["reference"]), _flat(presets["paper_text"])
+        code, text = flat(presets["reference"]), flat(presets["paper_text"])
         differ = {k for k in set(code) | set(text) if code.get(k) != text.get(k)}
         differ.discard("authors_stats")    # what is recorded, not a convention
         assert differ == set(fields.values()), (recipe, differ)
         short = recipe.removeprefix("li2-")
         assert f"li2.reference_vs_paper.{short}" in ids
         assert all(f"li2.reference_vs_paper.{short}.{n}" in ids for n in fields)
-
-
-class _Li2Runs:
-    """A paper-scale source: one summary per (preset or single overridden field)."""
-    scale = "paper"
-
-    def __init__(self, by_key):
-        self.by_key = by_key
-
-    def get(self, name, overrides=None):
-        over = dict(overrides or {})
-        key = over.pop("preset", "reference")
-        if over:
-            (key,) = over
-        return type("R", (), {"summary": self.by_key[key]})()
 
 
 def _li2_summary(**variants):
@@ -359,7 +339,7 @@ def _li2_summary(**variants):
 def test_li2_reference_vs_paper_claims():
     by_id = {c.id: c for c in __import__("learndyn.grokking.claims", fromlist=["CLAIMS"]).CLAIMS}
     code = _li2_summary(**{"eta=2e-4": (1.0, 99), "eta=0": (0.0, None)})
-    runs = _Li2Runs({"reference": code,
+    runs = PresetRuns({"reference": code,
                      "paper_text": _li2_summary(**{"eta=2e-4": (1.0, 120), "eta=0": (0.0, None)}),
                      "train.loss": _li2_summary(**{"eta=2e-4": (1.0, 400), "eta=0": (0.0, None)}),
                      "model.ridge_V": _li2_summary(**{"eta=2e-4": (0.0, None),
@@ -378,7 +358,7 @@ def test_gram_claim_reads_the_authors_statistics():
     from learndyn.grokking.claims import CLAIMS
     claim = next(c for c in CLAIMS if c.id == "li2.gram_nearly_diagonal")
     s = _li2_summary(**{"eta=2e-4": (1.0, 99), "eta=0": (0.0, None)})
-    runs = _Li2Runs({"reference": s})
+    runs = PresetRuns({"reference": s})
     r = claim.check(runs)
     assert r.verdict == "inconclusive" and "authors_stats" in r.measured
     g = s["variants"]["eta=2e-4"]["authors_gram"] = {

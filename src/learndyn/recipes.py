@@ -239,7 +239,6 @@ def load_recipe(name_or_path: str, scale: str = "smoke",
     return validate_recipe(raw, scale, overrides, where=path.stem)
 
 
-
 def preset_field(name: str, preset: str, field: str):
     """The value of the dotted `field` in recipe `name` with `preset` (at paper scale), as the
     recipe would write it (an option by its name): what a claim comparing two presets one
@@ -248,6 +247,7 @@ def preset_field(name: str, preset: str, field: str):
     for part in field.split("."):
         obj = getattr(obj, part)
     return obj.model_dump(mode="json") if hasattr(obj, "model_dump") else obj
+
 
 def _same(a: Any, b: Any) -> bool:
     """Equal values of the same types (so 1, 1.0 and true differ, as they do in TOML)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from learndyn.closedloop.summary import PEAK_MARGIN
-from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, verdict
+from learndyn.core.claims import (Check, ClaimSet, healthy_runs, majority, setting_check,
+                                  verdict)
 from learndyn.core.summaries import finite_median, quartiles
 
 PAPER = "ger-barak-2025"
@@ -306,19 +307,11 @@ def _setting_claim(name: str, field: str, what: str):
                            "result (as in gb.reference_vs_paper.conventions)")
     def check(src) -> Check:
         from learndyn.recipes import preset_field
-        code = preset_field(RECIPE, "reference", field)
-        text = preset_field(RECIPE, "paper_text", field)
-        if code == text:
-            # nothing more to run; still read as the other claims are (a recipe not run, or
-            # run with every seed diverged, decides nothing)
-            h = _healthy(src.get(RECIPE).summary, "closed", "open")
-            if h.inconclusive:
-                return h.inconclusive
-            return Check("verified", f"the text and the code agree: {field} = {code!r}")
-        out = _code_vs(src, {field: text}, f"{field} = {text!r}")
-        if out.verdict == "inconclusive":
-            return out
-        return Check(out.verdict, f"code {field} = {code!r}; " + out.measured)
+        return setting_check(
+            field, preset_field(RECIPE, "reference", field),
+            preset_field(RECIPE, "paper_text", field),
+            lambda: _healthy(src.get(RECIPE).summary, "closed", "open").inconclusive,
+            lambda over, label: _code_vs(src, over, label))
     return check
 
 

@@ -146,6 +146,24 @@ def healthy_runs(*phases, what: str = "seeds") -> Healthy:
     return Healthy(idx, n, None, f" ({reason}, left out)" if bad else "")
 
 
+def setting_check(field: str, code, text, read_run: Callable[[], Check | None],
+                  compare: Callable[[dict, str], Check]) -> Check:
+    """One field of a paper's text against the authors' code (a recipe's `paper_text` and
+    `reference` presets, whose values of `field` are `text` and `code`). When they agree
+    nothing more runs: "verified", once `read_run()` (reading the recipe's own run as the other
+    claims do) returns no inconclusive Check. Otherwise `compare(overrides, label)` runs the
+    reference with `field` set to the text's value and decides."""
+    if code == text:
+        stop = read_run()
+        if stop is not None:
+            return stop
+        return Check("verified", f"the text and the code agree: {field} = {code!r}")
+    out = compare({field: text}, f"{field} = {text!r}")
+    if out.verdict == "inconclusive":
+        return out
+    return Check(out.verdict, f"code {field} = {code!r}; " + out.measured)
+
+
 class NotRun(Exception):
     """A claim's recipe has no finished run, and the source was told not to run it."""
 

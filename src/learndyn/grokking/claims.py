@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, verdict
+from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, setting_check, verdict
 from learndyn.core.summaries import finite_median
 
 PAPER = "li2-2025"
@@ -319,17 +319,13 @@ def _li2_setting_claim(recipe: str, name: str, field: str):
                            f"outcome, generalisation steps within x{SAME_STEP_FACTOR:g}")
     def check(src) -> Check:
         from learndyn.recipes import preset_field
-        code = preset_field(recipe, "reference", field)
-        text = preset_field(recipe, "paper_text", field)
-        if code == text:
-            ran = _outcomes(_variants(src, recipe))   # read as the other claims are
-            if isinstance(ran, Check):
-                return ran
-            return Check("verified", f"the text and the code agree: {field} = {code!r}")
-        out = li2_code_vs(src, recipe, {field: text}, f"{field} = {text!r}")
-        if out.verdict == "inconclusive":
-            return out
-        return Check(out.verdict, f"code {field} = {code!r}; " + out.measured)
+
+        def read_run():
+            ran = _outcomes(_variants(src, recipe))
+            return ran if isinstance(ran, Check) else None
+        return setting_check(field, preset_field(recipe, "reference", field),
+                             preset_field(recipe, "paper_text", field), read_run,
+                             lambda over, label: li2_code_vs(src, recipe, over, label))
     return check
 
 

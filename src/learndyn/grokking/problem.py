@@ -188,8 +188,13 @@ class Li2Problem:
     def outputs(self, params, pairs, Y, wd):
         F = self.hidden(params, pairs)
         V = self._effective_V(params, F, Y, wd)
+        return self.predict(F, V), F, V
+
+    @staticmethod
+    def predict(F, V):
+        """The network output F V (its real part for complex weights)."""
         out = matmul(F, V)
-        return (jnp.real(out) if jnp.iscomplexobj(out) else out), F, V
+        return jnp.real(out) if jnp.iscomplexobj(out) else out
 
     def objective(self, params, consts: Li2Consts):
         """The training loss of `params` on the run's training pairs."""
@@ -264,8 +269,7 @@ class Li2Problem:
         te_pairs, te_lab, Yte = self._data(consts.test_idx)
         pred_tr, F, V = self.outputs(p, tr_pairs, Ytr, consts.wd)
         # the test pairs' outputs with the same V (with a ridge: fitted on the training pairs)
-        out_te = matmul(self.hidden(p, te_pairs), V)
-        pred_te = jnp.real(out_te) if jnp.iscomplexobj(out_te) else out_te
+        pred_te = self.predict(self.hidden(p, te_pairs), V)
         Freal = jnp.real(F) if self.complex_weights else F
         Vreal = jnp.real(V) if self.complex_weights else V
         gfn, gfr = gf_norm_ratio(Freal, Ytr, Vreal)
