@@ -146,6 +146,30 @@ def test_ridge_run_fits_V_on_the_training_pairs_only(form):
     assert float(obs["test_loss"]) == pytest.approx(float(want), rel=1e-5)
 
 
+def test_ridge_step_loss_uses_the_ridge_V_of_the_current_W():
+    """A ridge run solves for V once per step (after the update), not again in the loss: the
+    V it holds is the ridge solution of its current W from the first step on (init included),
+    so the loss each step reports is the loss under the freshly solved V."""
+    import jax
+    from learndyn.grokking.config import AuthorsRidge
+    from learndyn.grokking.model import hidden, one_hot_labels
+    from learndyn.grokking.problem import Li2Problem
+    from learndyn.groups import parse_group
+    ridge = AuthorsRidge().build()
+    prob = Li2Problem(parse_group("Z7"), 8, n_train=20, ridge=ridge)
+    state, consts = prob.init(jax.random.PRNGKey(2), 1e-2, 1e-4, 1.0)
+    tr = prob._pairs[consts.train_idx]
+    Ytr = one_hot_labels(prob._labels[consts.train_idx], 7)
+    for t in range(3):
+        p = state.params
+        V = ridge(hidden(p, tr, prob.act), Ytr, consts.wd)
+        # float32 solve of an 8x8 system: agreement to 1e-4 relative
+        np.testing.assert_allclose(np.asarray(p.V), np.asarray(V), rtol=1e-4, atol=1e-6)
+        state, loss = prob.step(state, t, consts)
+        assert float(loss) == pytest.approx(float(prob.loss(hidden(p, tr, prob.act) @ V, Ytr)),
+                                            rel=1e-5)
+
+
 def test_ridge_spellings():
     from learndyn.errors import ConfigError
     from learndyn.recipes import load_recipe

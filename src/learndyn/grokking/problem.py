@@ -158,6 +158,10 @@ class Li2Problem:
                              complex_weights=self.complex_weights, n_residual=self.n_residual,
                              complex_init=self.complex_init)
         params = params._replace(V=params.V * jnp.asarray(v_scale).astype(params.V.dtype))
+        if self.ridge is not None:  # V starts, as it stays, at the ridge solution
+            pairs, _, Y = self._data(train_idx)
+            params = params._replace(V=self._effective_V(params, self.hidden(params, pairs), Y,
+                                                         jnp.asarray(wd, jnp.float32)))
         # the optimiser's state does not depend on lr or weight decay (they scale its updates)
         opt_state = self.optimizer(1.0, 0.0).init(params)
         z = jnp.zeros((), jnp.float32)
@@ -199,7 +203,10 @@ class Li2Problem:
     def objective(self, params, consts: Li2Consts):
         """The training loss of `params` on the run's training pairs."""
         pairs, labels, Y = self._data(consts.train_idx)
-        pred, _, _ = self.outputs(params, pairs, Y, consts.wd)
+        if self.ridge is None:
+            pred, _, _ = self.outputs(params, pairs, Y, consts.wd)
+        else:  # V is held at the ridge solution for these W (init_from, _update): not solved again
+            pred = self.predict(self.hidden(params, pairs), jax.lax.stop_gradient(params.V))
         return self.loss(pred, Y)
 
     def step(self, state: Li2State, t, consts: Li2Consts):
