@@ -1,4 +1,4 @@
-"""The `learndyn` command line: run, list, show, claims, bench."""
+"""The `learndyn` command line: run, sweep, list, show, claims, bench."""
 
 from __future__ import annotations
 
@@ -151,6 +151,81 @@ def run(recipe: str = typer.Argument(..., help="recipe name (see `learndyn list`
         _fail(err)
     _print_summary(summary, rcp.study)
     out.print(f"run folder: {folder}")
+
+
+@app.command()
+def sweep(file: Path = typer.Argument(..., help="a sweep file (.toml): a recipe, axes, seeds"),
+          scale: Optional[str] = typer.Option(None, help="a table of the file's [scales] "
+                                              "(default: the file's top level)"),
+          sets: Optional[list[str]] = typer.Option(None, "--set", help="set a recipe field in "
+                                                   "every cell: " + SET_HELP),
+          executor: str = typer.Option("local", help="local (worker processes on this "
+                                       "machine) or ray (a Ray cluster)"),
+          workers: Optional[int] = typer.Option(None, min=1, help="worker processes (local; "
+                                                "default: one per core)"),
+          threads: Optional[int] = typer.Option(None, min=1, help="compute threads a worker "
+                                                "(default: 1 with several workers)"),
+          address: Optional[str] = typer.Option(None, help="ray: the cluster's address "
+                                                "(default: RAY_ADDRESS; 'local' starts one here)"),
+          out_dir: Optional[Path] = typer.Option(None, "--out", help="sweep folder (default "
+                                                 "runs/sweeps/NAME-SCALE)"),
+          quiet: bool = typer.Option(False, help="no progress bar")):
+    """Run a sweep: every cell of a recipe's grid, on every core (or Ray); resumable."""
+    from learndyn.recipes import parse_sets
+    from learndyn.sweep import LocalExecutor, RayExecutor, default_out, load_sweep, run_sweep
+    try:
+        if executor not in ("local", "ray"):
+            raise LearndynError(f"--executor: {executor!r} is not one of ['local', 'ray']")
+        sw = load_sweep(file, scale, parse_sets(sets or []))
+        folder = out_dir or default_out(sw)
+        ex = (LocalExecutor(workers, threads) if executor == "local"
+              else RayExecutor(address, workers, threads if threads is not None else 1))
+        with _sweep_progress(not quiet, sw) as prog:
+            manifest = run_sweep(sw, folder, ex, progress=prog)
+    except LearndynError as err:
+        _fail(err)
+    _print_sweep(sw, manifest, folder)
+
+
+@contextmanager
+def _sweep_progress(enabled: bool, sw):
+    if not enabled:
+        yield None
+        return
+    prog = Progress(TextColumn("{task.description:<14}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total} cells"), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=False)
+    task = prog.add_task(sw.name[:14], total=len(sw.cells))
+    prog.start()
+
+    def update(done: int, total: int, cell: dict):
+        prog.update(task, completed=done, total=total)
+        if cell.get("status") == "failed":
+            prog.console.print(f"cell {cell.get('coords')} failed: {cell.get('error')}",
+                               highlight=False)
+    try:
+        yield update
+    finally:
+        prog.stop()
+
+
+def _print_sweep(sw, manifest: dict, folder: Path) -> None:
+    from collections import Counter
+    cells = [manifest["cells"][c.key] for c in sw.cells]
+    counts = Counter(c["status"] for c in cells)
+    secs = sum(c.get("seconds") or 0 for c in cells)
+    out.print(f"sweep {sw.name} (scale {sw.scale}): {len(sw.cells)} cells of {sw.recipe} at "
+              f"{sw.recipe_scale} scale", highlight=False)
+    t = Table()
+    for col in ("status", "cells"):
+        t.add_column(col, justify="right" if col == "cells" else "left")
+    for k, n in sorted(counts.items()):
+        t.add_row(k, str(n))
+    out.print(t)
+    out.print(f"cell seconds (sum over cells): {secs:.1f}", highlight=False)
+    if (Path(folder) / "results.zarr").exists():
+        out.print(f"results: {Path(folder) / 'results.zarr'}", highlight=False)
+    out.print(f"sweep folder: {folder}", highlight=False)
 
 
 @app.command("list")

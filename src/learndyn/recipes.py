@@ -518,11 +518,12 @@ def read_resolution(run_dir: Path) -> dict | None:
     return res if isinstance(res, dict) else None
 
 
-def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> dict:
+def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "",
+               figures: bool = True) -> dict:
     """Run a validated recipe into folder `out`; a finished run is read back, not recomputed.
     A folder that cannot be written is refused before anything is trained; the folder's write
     lock (`RunStore.lock`) is held throughout, so a second writer fails in one line; an OSError
-    while writing becomes one line naming --out."""
+    while writing becomes one line naming --out. figures=False draws none (a sweep's cells)."""
     from learndyn.core.store import RunStore
     check_out(out)
     store = RunStore(out)
@@ -536,7 +537,7 @@ def run_recipe(recipe: BaseModel, out: Path, progress=None, scale: str = "") -> 
             from learndyn.worlds import get_world
             world = get_world(recipe.study)
             with float32_matmuls():   # learndyn's precision, for this block only
-                summary = run_study(world, recipe, store, progress=progress)
+                summary = run_study(world, recipe, store, progress=progress, figures=figures)
             summary["scale"] = scale or resolution(recipe)["scale"] or ""
             summary["complete"] = True
             store.write_summary(summary)

@@ -1,0 +1,520 @@
+"""Sweeps: one recipe over a grid of its fields, many seeds a cell, on every core or on Ray.
+
+A sweep file (TOML) names a base recipe and the axes to vary:
+
+    name = "li2-ratio"
+    recipe = "li2-fig3"              # a shipped recipe's name, or a path to a .toml
+    scale = "smoke"                  # the recipe's scale the cells run at (default: smoke)
+    seeds = 3                        # seeds a cell (default: the recipe's)
+    [set]                            # fields set in every cell
+    "train.epochs" = 300
+    [grid]                           # every combination (one dimension an axis)
+    "data.n" = [100, 200, 300]
+    group = ["Z23", "Z29"]
+    [zip]                            # axes that move together (one dimension, equal lengths)
+    "train.lr" = [1e-3, 2e-3]
+    "train.weight_decay" = [1e-4, 2e-4]
+    [scales.cpu]                     # optional: `--scale cpu` replaces any of the above
+    scale = "paper"
+    seeds = 5
+
+Each cell is the base recipe with `set` and its axis values as overrides (exactly what
+`learndyn run RECIPE --set ...` would run), validated before anything is trained. A cell is a
+job: one run folder under the sweep folder, its seeds one vectorised batch (the recipe's
+variants of one shape, too). Jobs run in worker processes, one per core by default
+(`LocalExecutor`), or as Ray tasks (`RayExecutor`). The sweep folder's `manifest.json`
+records every cell (its recipe hash, status, run folder, seconds, versions, device) and is
+rewritten atomically as each job ends: a sweep killed at any moment and started again skips
+the cells recorded as finished (each run folder resumes from its own checkpoints, so even the
+cells in flight keep what they had recorded). A cell whose run fails is recorded as failed
+(with the error) and the sweep goes on; one whose seeds all diverged is recorded as diverged.
+At the end, every cell's per-seed results are gathered into one xarray Dataset over the
+sweep's axes, the recipe's variants and the seeds (`gather`), saved as `results.zarr`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from learndyn.errors import ConfigError, LearndynError
+
+SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "set", "grid", "zip", "scales")
+SCALE_KEYS = ("scale", "seeds", "set", "grid", "zip")
+MANIFEST = "manifest.json"
+FINISHED = ("done", "diverged")   # statuses a resumed sweep does not run again
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the sweep: `coords` {axis: value}, `index` its position along each
+    dimension, `overrides` what the base recipe gets (set, axes, seeds), `recipe` validated."""
+    index: tuple[int, ...]
+    coords: dict
+    overrides: dict
+    recipe: Any
+    hash: str            # the validated recipe's hash: the cell's identity across resumes
+
+    @property
+    def key(self) -> str:
+        return "-".join(str(i) for i in self.index) or "0"
+
+    @property
+    def folder(self) -> str:
+        return f"runs/{self.key}-{self.hash[:8]}"
+
+
+@dataclass
+class Sweep:
+    """A resolved sweep: its cells over `dims` (each dimension's axes and their values)."""
+    name: str
+    recipe: str
+    recipe_raw: dict
+    scale: str            # the sweep's scale name
+    recipe_scale: str     # the recipe's scale each cell runs at
+    seeds: int | None
+    set: dict
+    dims: list[tuple[str, dict[str, list]]]   # (dimension name, {axis: values})
+    cells: list[Cell] = field(default_factory=list)
+    description: str = ""
+
+    def text(self) -> str:
+        """The resolved sweep as TOML (what the sweep folder records)."""
+        import tomli_w
+        doc = {"name": self.name, "recipe": self.recipe, "scale": self.recipe_scale,
+               "sweep_scale": self.scale, "set": self.set,
+               "dims": {d: axes for d, axes in self.dims}}
+        if self.seeds is not None:
+            doc["seeds"] = self.seeds
+        return tomli_w.dumps(doc)
+
+
+def _table(doc: dict, key: str, where: str) -> dict:
+    v = doc.get(key, {})
+    if not isinstance(v, dict):
+        raise ConfigError(f"{where}{key}", f"must be a table of dotted field names, got {v!r}")
+    return v
+
+
+def _axes(table: dict, where: str) -> dict[str, list]:
+    for k, v in table.items():
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{where}.{k}", f"must be a non-empty list of values, got {v!r}")
+        if len(v) != len(set(json.dumps(x, sort_keys=True) for x in v)):
+            raise ConfigError(f"{where}.{k}", f"lists a value twice: {v!r}")
+    return dict(table)
+
+
+def load_sweep(path: str | Path, scale: str | None = None,
+               overrides: dict | None = None) -> Sweep:
+    """Read and validate a sweep file at `scale` (a table of its [scales]; None: the top
+    level); `overrides` (dotted recipe fields) are set in every cell after the file's `set`.
+    Every cell's recipe is validated here, so a bad value fails in one line naming the field
+    before anything runs."""
+    from learndyn.recipes import find_recipe, read_toml, validate_recipe
+    path = Path(path)
+    doc = read_toml(path, "SWEEP")
+    unknown = sorted(set(doc) - set(SWEEP_KEYS))
+    if unknown:
+        raise ConfigError(unknown[0], f"is not a sweep field; allowed: {list(SWEEP_KEYS)}")
+    for k in ("name", "recipe"):
+        if not isinstance(doc.get(k), str) or not doc.get(k):
+            raise ConfigError(k, "is required: a non-empty string")
+    scales = _table(doc, "scales", "")
+    if scale is not None and scale != "default":
+        if scale not in scales:
+            raise ConfigError("--scale", f"{scale!r} is not a scale of {path.name}; allowed: "
+                              f"{['default', *scales]}")
+        table = scales[scale]
+        bad = sorted(set(table) - set(SCALE_KEYS)) if isinstance(table, dict) else ["(table)"]
+        if bad:
+            raise ConfigError(f"scales.{scale}.{bad[0]}", f"allowed: {list(SCALE_KEYS)}")
+        doc = {**doc, **{k: v for k, v in table.items() if k != "set"},
+               "set": {**_table(doc, "set", ""), **_table(table, "set", f"scales.{scale}.")}}
+    beside = path.parent / doc["recipe"]   # a recipe path relative to the sweep file
+    recipe_path = beside if beside.suffix == ".toml" and beside.is_file() \
+        else find_recipe(doc["recipe"])
+    raw = read_toml(recipe_path, "recipe")
+    rscale = doc.get("scale", "smoke")
+    seeds = doc.get("seeds")
+    if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
+        raise ConfigError("seeds", f"must be a whole number >= 1, got {seeds!r}")
+    fixed = {**_table(doc, "set", ""), **(overrides or {})}
+    grid = _axes(_table(doc, "grid", ""), "grid")
+    zipped = _axes(_table(doc, "zip", ""), "zip")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise ConfigError("zip", f"its lists must have one length, got "
+                          f"{ {k: len(v) for k, v in zipped.items()} }")
+    both = sorted((set(grid) & set(zipped)) | ((set(grid) | set(zipped)) & set(fixed)))
+    if both:
+        raise ConfigError(both[0], "is set twice (in two of set, grid, zip); give it once")
+    if "seeds" in grid or "seeds" in zipped:
+        raise ConfigError("seeds", "cannot be an axis: a cell's seeds are one batch "
+                          "(set `seeds`)")
+    dims: list[tuple[str, dict[str, list]]] = [(k, {k: v}) for k, v in grid.items()]
+    if zipped:
+        dims.append((next(iter(zipped)), zipped))
+    sw = Sweep(name=doc["name"], recipe=doc["recipe"], recipe_raw=raw,
+               scale=scale or "default", recipe_scale=rscale, seeds=seeds, set=fixed,
+               dims=dims, description=str(doc.get("description", "")))
+    shapes = [range(len(next(iter(axes.values())))) for _, axes in dims]
+    for index in itertools.product(*shapes):
+        coords = {}
+        for (_, axes), i in zip(dims, index):
+            coords.update({k: v[i] for k, v in axes.items()})
+        over = {**fixed, **coords, **({"seeds": seeds} if seeds is not None else {})}
+        where = f"{path.stem} cell {dict(coords)}" if coords else path.stem
+        recipe = validate_recipe(raw, rscale, over, where=where)
+        sw.cells.append(Cell(tuple(index), coords, over, recipe, _hash(recipe)))
+    return sw
+
+
+def _hash(recipe) -> str:
+    from learndyn.recipes import recipe_toml
+    return hashlib.sha256(recipe_toml(recipe).encode()).hexdigest()[:16]
+
+
+# -- one job: a cell's run (in a worker process, a Ray task, or this process) -------------------
+
+def versions() -> dict:
+    import jax
+
+    import learndyn
+    dev = jax.devices()[0]
+    return {"learndyn": getattr(learndyn, "__version__", "?"), "jax": jax.__version__,
+            "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}".rstrip(":"),
+            "host": platform.node()}
+
+
+def run_cell(recipe_raw: dict, scale: str, overrides: dict, folder: str) -> dict:
+    """Run one cell into `folder` (resuming what it recorded before); never raises: returns
+    {status: done | diverged | failed, seconds, n_seeds, n_diverged, error, versions}."""
+    from learndyn.recipes import run_recipe, validate_recipe
+    t0 = time.time()
+    out: dict[str, Any] = {"versions": None}
+    try:
+        out["versions"] = versions()
+        recipe = validate_recipe(recipe_raw, scale, overrides)
+        summary = run_recipe(recipe, Path(folder), scale=scale, figures=False)
+        statuses = [s for _, ps in per_seed_tables(summary) for s in ps.get("status", [])]
+        n_div = sum(s == "diverged" for s in statuses)
+        out.update(status="diverged" if statuses and n_div == len(statuses) else "done",
+                   n_runs=len(statuses), n_diverged=n_div, error=None)
+    except Exception as err:  # noqa: BLE001 -- a failed cell is recorded, the sweep goes on
+        out.update(status="failed", n_runs=0, n_diverged=0,
+                   error=f"{type(err).__name__}: {' '.join(str(err).split())}"[:500])
+    out["seconds"] = round(time.time() - t0, 3)
+    return out
+
+
+# -- executors ---------------------------------------------------------------------------------
+
+def _init_worker(threads: int | None) -> None:
+    """A local worker: at most `threads` compute threads (XLA's CPU client and BLAS), and it
+    dies with the sweep process (Linux: PR_SET_PDEATHSIG), so a killed sweep leaves no worker
+    writing into its folders."""
+    if threads:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={threads}").strip()
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class LocalExecutor:
+    """Jobs in `workers` processes on this machine (default: one per core), each limited to
+    `threads` compute threads (default 1 when there are several workers: on 2 cores, two
+    single-threaded processes beat one process using both (benchmarks/bench_sweep.py)).
+    workers = 1 runs the jobs in this process, with JAX's own threading."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, threads: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self.threads = threads if threads is not None else (1 if self.workers > 1 else None)
+
+    def map(self, fn: Callable, jobs: list[tuple]) -> Iterable[tuple[int, dict]]:
+        """(job index, result) as each job ends, in any order."""
+        if self.workers == 1:
+            for i, args in enumerate(jobs):
+                yield i, fn(*args)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        ctx = mp.get_context("spawn")   # never fork a process that has started JAX's threads
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(self.threads,)) as pool:
+            pending = {pool.submit(fn, *args): i for i, args in enumerate(jobs)}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield pending.pop(f), _result(f)
+
+
+def _result(future) -> dict:
+    """A job's result; a worker that died (killed, out of memory) fails its job, recorded."""
+    try:
+        return future.result()
+    except Exception as err:  # noqa: BLE001
+        return {"status": "failed", "n_runs": 0, "n_diverged": 0, "seconds": None,
+                "versions": None, "error": f"worker died: {type(err).__name__}: {err}"[:500]}
+
+
+class RayExecutor:
+    """Jobs as Ray tasks on a running cluster (`address`, or RAY_ADDRESS; "local" starts a
+    private instance on this machine, as the tests do). The run folders must be on a file
+    system every node sees (the sweep folder's path is the same on each)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 threads: int | None = 1):
+        try:
+            import ray
+        except ImportError:
+            raise LearndynError("--executor ray: ray is not installed; pip install "
+                                "'learndyn[ray]'") from None
+        self.ray = ray
+        self.address = address or os.environ.get("RAY_ADDRESS")
+        self.workers = workers
+        self.threads = threads
+
+    def map(self, fn: Callable, jobs: list[tuple]) -> Iterable[tuple[int, dict]]:
+        ray = self.ray
+        started = False
+        if not ray.is_initialized():
+            if self.address in (None, "", "local"):
+                ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False,
+                         log_to_driver=False)
+            else:
+                ray.init(address=self.address, log_to_driver=False)
+            started = True
+        env = {}
+        if self.threads:
+            env = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
+                   f"intra_op_parallelism_threads={self.threads}",
+                   "OMP_NUM_THREADS": str(self.threads)}
+        task = ray.remote(num_cpus=1, max_retries=1)(fn).options(
+            runtime_env={"env_vars": env} if env else None)
+        try:
+            refs = {task.remote(*args): i for i, args in enumerate(jobs)}
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1)
+                for r in done:
+                    yield refs.pop(r), ray.get(r)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+# -- the manifest ------------------------------------------------------------------------------
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return {"format": 1, "cells": {}}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise LearndynError(f"--out: {path} is corrupt ({err}); delete it to start the "
+                            "sweep again (the run folders resume)") from None
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Atomically: a temporary file, fsynced, renamed over the old one."""
+    path = Path(folder) / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def default_out(sweep: Sweep, runs_dir: Path = Path("runs")) -> Path:
+    return Path(runs_dir) / "sweeps" / f"{sweep.name}-{sweep.scale}"
+
+
+def run_sweep(sweep: Sweep, out: Path, executor=None,
+              progress: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Run every cell not yet finished (the manifest in `out`); returns the manifest. The
+    sweep folder's lock is held throughout (a second sweep into it fails in one line)."""
+    from learndyn.core.store import RunStore
+    from learndyn.recipes import check_out
+    out = Path(out)
+    check_out(out)
+    executor = executor or LocalExecutor()
+    with RunStore(out).lock("--out"):
+        (out / "sweep.toml").write_text(sweep.text())
+        manifest = read_manifest(out)
+        cells = manifest.setdefault("cells", {})
+        manifest.update(name=sweep.name, recipe=sweep.recipe, scale=sweep.scale,
+                        dims=[[d, axes] for d, axes in sweep.dims])
+        todo = []
+        for c in sweep.cells:
+            old = cells.get(c.key)
+            if old and old.get("hash") == c.hash and old.get("status") in FINISHED:
+                continue
+            cells[c.key] = {"coords": c.coords, "hash": c.hash, "run": c.folder,
+                            "status": "pending"}
+            todo.append(c)
+        write_manifest(out, manifest)
+        n_done = len(sweep.cells) - len(todo)
+        if progress:
+            progress(n_done, len(sweep.cells), {})
+        jobs = [(sweep.recipe_raw, sweep.recipe_scale, c.overrides, str(out / c.folder))
+                for c in todo]
+        for i, res in executor.map(run_cell, jobs):
+            c = todo[i]
+            cells[c.key].update(res)
+            write_manifest(out, manifest)
+            n_done += 1
+            if progress:
+                progress(n_done, len(sweep.cells), cells[c.key])
+        if any(cells[c.key]["status"] in FINISHED for c in sweep.cells):
+            ds = gather(sweep, out)
+            save_dataset(ds, out / "results.zarr")
+        return manifest
+
+
+# -- the sweep's Dataset -----------------------------------------------------------------------
+
+def per_seed_tables(summary: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    """[(variant label, per_seed table)] of a run summary: every `per_seed` table in it, named
+    by where it sits (Li2: "variants.eta=0" -> "eta=0"; Ger & Barak: "closed", "open")."""
+    found = []
+    for k, v in summary.items():
+        if not isinstance(v, dict):
+            continue
+        if k == "per_seed":
+            label = prefix.removeprefix("variants.").removeprefix("phases.")
+            found.append((label or "run", v))
+        else:
+            found.extend(per_seed_tables(v, f"{prefix}.{k}" if prefix else k))
+    return found
+
+
+def _columns(table: dict, n: int) -> dict[str, list]:
+    """Scalar columns (length n) of a per_seed table: numbers, bools, strings; a list of
+    dicts (events) flattened to event keys; a list of short number lists to one column per
+    entry (key[0], key[1], ...)."""
+    cols: dict[str, list] = {}
+    for k, v in table.items():
+        if not isinstance(v, list) or len(v) != n:
+            continue
+        if all(isinstance(x, dict) for x in v):
+            for kk in sorted({kk for x in v for kk in x}):
+                cols[kk] = [x.get(kk) for x in v]
+        elif all(x is None or isinstance(x, list) for x in v):
+            width = max((len(x) for x in v if x is not None), default=0)
+            if 0 < width <= 8 and all(isinstance(y, (int, float)) for x in v if x for y in x):
+                for j in range(width):
+                    cols[f"{k}[{j}]"] = [x[j] if x is not None and j < len(x) else None
+                                         for x in v]
+        else:
+            cols[k] = v
+    return cols
+
+
+def _array(values: list):
+    import numpy as np
+    if all(v is None or isinstance(v, (bool, int, float)) for v in values):
+        if all(isinstance(v, bool) for v in values if v is not None) and \
+                any(v is not None for v in values):
+            return np.array([float(v) if v is not None else math.nan for v in values])
+        return np.array([math.nan if v is None else float(v) for v in values])
+    return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
+def gather(sweep: Sweep, out: Path):
+    """One xarray Dataset of the sweep: dims (each sweep dimension, variant, seed); a data
+    variable per per-seed result; cells not finished are NaN (or ""); `status` per cell."""
+    import numpy as np
+    import xarray as xr
+    manifest = read_manifest(out)
+    rows: dict[tuple, dict] = {}
+    variants: list[str] = []
+    n_seeds = 0
+    for c in sweep.cells:
+        entry = manifest["cells"].get(c.key, {})
+        if entry.get("hash") != c.hash or entry.get("status") not in FINISHED:
+            continue
+        summary = json.loads((out / c.folder / "summary.json").read_text())
+        for label, table in per_seed_tables(summary):
+            n = len(table.get("status", [])) or max((len(v) for v in table.values()
+                                                      if isinstance(v, list)), default=0)
+            n_seeds = max(n_seeds, n)
+            if label not in variants:
+                variants.append(label)
+            rows[(c.index, label)] = _columns(table, n)
+    shape = [len(next(iter(axes.values()))) for _, axes in sweep.dims]
+    dims = [d for d, _ in sweep.dims]
+    names = sorted({k for cols in rows.values() for k in cols})
+    data = {}
+    for name in names:
+        sample = next(cols[name] for cols in rows.values() if name in cols)
+        kind = _array(sample).dtype
+        arr = (np.full((*shape, len(variants), n_seeds), math.nan) if kind != object else
+               np.full((*shape, len(variants), n_seeds), "", dtype=object))
+        for (index, label), cols in rows.items():
+            if name in cols:
+                vals = _array(cols[name])
+                if vals.dtype == arr.dtype or kind != object:
+                    arr[(*index, variants.index(label), slice(0, len(vals)))] = \
+                        vals if kind != object else vals.astype(object)
+        data[name] = ([*dims, "variant", "seed"],
+                      arr.astype(str) if kind == object else arr)
+    status = np.full(shape, "pending", dtype=object)
+    for c in sweep.cells:
+        entry = manifest["cells"].get(c.key, {})
+        if entry.get("hash") == c.hash:
+            status[c.index] = entry.get("status", "pending")
+    data["cell_status"] = (dims, status.astype(str))
+    coords: dict[str, Any] = {"variant": variants, "seed": np.arange(n_seeds)}
+    for d, axes in sweep.dims:
+        for k, v in axes.items():
+            coords[k] = (d, _coord(v))
+    return xr.Dataset(data, coords=coords,
+                      attrs={"sweep": sweep.name, "recipe": sweep.recipe,
+                             "scale": sweep.scale, "recipe_scale": sweep.recipe_scale})
+
+
+def _coord(values: list):
+    import numpy as np
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=float)
+    return np.array([v if isinstance(v, str) else json.dumps(v) for v in values]).astype(str)
+
+
+def save_dataset(ds, path: Path) -> None:
+    """The Dataset as Zarr, replacing an older copy (written beside, then renamed)."""
+    import shutil
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    import warnings
+    with warnings.catch_warnings():   # zarr 3: fixed-length strings have no v3 spec yet; the
+        warnings.simplefilter("ignore")   # file is read back by xarray (open_dataset) alike
+        ds.to_zarr(tmp, mode="w", consolidated=False)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def open_dataset(folder: Path):
+    import xarray as xr
+    return xr.open_zarr(Path(folder) / "results.zarr", consolidated=False).load()
