@@ -168,3 +168,19 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     for name in ("final_loss", "stage_boundaries[0]"):
         # same program, same seeds, same thread count: equal to the bit
         np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_seed_axis_and_the_benchmark_quick(tmp_path):
+    """The sweep benchmark's machinery (quick: its numbers mean nothing): cells over the
+    first seed (dimension first_seed beside each cell's seeds), one process against workers."""
+    from learndyn.bench_loader import load_harness
+    bench = load_harness()
+    rows = bench.run_benchmarks(["sweep-local"], quick=True, peak_flops=5e10)
+    (row,) = rows
+    assert row["name"] == "sweep-local" and row["unit"] == "run"
+    assert row["baseline_s"] > 0 and row["learndyn_s"] > 0 and row["fraction_of_peak"] > 0
+    sw = load_sweep(write(tmp_path, TINY.format(epochs=100).replace("lr = [0.002, 0.004]",
+                                                                   "seed = [0, 2]")))
+    run_sweep(sw, tmp_path / "out", LocalExecutor(workers=1))
+    ds = open_dataset(tmp_path / "out")
+    assert dict(ds.sizes) == {"first_seed": 2, "N2": 2, "variant": 1, "seed": 2}

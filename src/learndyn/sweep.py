@@ -160,9 +160,9 @@ def load_sweep(path: str | Path, scale: str | None = None,
     if "seeds" in grid or "seeds" in zipped:
         raise ConfigError("seeds", "cannot be an axis: a cell's seeds are one batch "
                           "(set `seeds`)")
-    dims: list[tuple[str, dict[str, list]]] = [(k, {k: v}) for k, v in grid.items()]
+    dims: list[tuple[str, dict[str, list]]] = [(_dim(k), {k: v}) for k, v in grid.items()]
     if zipped:
-        dims.append((next(iter(zipped)), zipped))
+        dims.append((_dim(next(iter(zipped))), zipped))
     sw = Sweep(name=doc["name"], recipe=doc["recipe"], recipe_raw=raw,
                scale=scale or "default", recipe_scale=rscale, seeds=seeds, set=fixed,
                dims=dims, description=str(doc.get("description", "")))
@@ -176,6 +176,13 @@ def load_sweep(path: str | Path, scale: str | None = None,
         recipe = validate_recipe(raw, rscale, over, where=where)
         sw.cells.append(Cell(tuple(index), coords, over, recipe, _hash(recipe)))
     return sw
+
+
+def _dim(axis: str) -> str:
+    """The Dataset dimension of an axis: its name, except that the recipe's first seed
+    (`seed`, the usual way to spread many seeds over cells) is "first_seed", the dimension
+    "seed" being the seeds within a cell."""
+    return "first_seed" if axis == "seed" else axis
 
 
 def _hash(recipe) -> str:
@@ -488,7 +495,7 @@ def gather(sweep: Sweep, out: Path):
     coords: dict[str, Any] = {"variant": variants, "seed": np.arange(n_seeds)}
     for d, axes in sweep.dims:
         for k, v in axes.items():
-            coords[k] = (d, _coord(v))
+            coords[_dim(k)] = (d, _coord(v))
     return xr.Dataset(data, coords=coords,
                       attrs={"sweep": sweep.name, "recipe": sweep.recipe,
                              "scale": sweep.scale, "recipe_scale": sweep.recipe_scale})
