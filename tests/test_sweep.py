@@ -184,3 +184,17 @@ def test_seed_axis_and_the_benchmark_quick(tmp_path):
     run_sweep(sw, tmp_path / "out", LocalExecutor(workers=1))
     ds = open_dataset(tmp_path / "out")
     assert dict(ds.sizes) == {"first_seed": 2, "N2": 2, "variant": 1, "seed": 2}
+
+
+def test_ray_executor_on_a_local_instance(tmp_path):
+    """The Ray path a cluster takes (tasks, results back, the same manifest and Dataset), on a
+    local Ray instance of 2 workers started here: the cells equal the local executor's."""
+    pytest.importorskip("ray")
+    from learndyn.sweep import RayExecutor
+    sw = load_sweep(write(tmp_path, TINY.format(epochs=200)))
+    m = run_sweep(sw, tmp_path / "ray", RayExecutor("local", workers=2))
+    assert [c["status"] for c in m["cells"].values()] == ["done"] * 4
+    run_sweep(sw, tmp_path / "local", LocalExecutor(workers=2))
+    a, b = open_dataset(tmp_path / "ray"), open_dataset(tmp_path / "local")
+    # both run each cell in a single-threaded worker: the same program, equal to the bit
+    np.testing.assert_array_equal(a["final_loss"].values, b["final_loss"].values)
