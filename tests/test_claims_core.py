@@ -63,3 +63,17 @@ def test_a_check_returning_an_unknown_verdict_fails():
     cs.claim("toy.odd", text="odd", expected="x")(lambda src: Check("probably", ""))
     with pytest.raises(ClaimCheckError, match="probably"):
         run_claims(_Src(), cs)
+
+
+def test_wilson_interval_and_the_seed_vote():
+    from learndyn.core.claims import over_seeds, wilson_interval
+    # textbook values (Wilson 1927; e.g. Newcombe 1998, Table I): 0/10 and 5/10 at 95 %
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson_interval(5, 10)
+    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
+    # all of 4 seeds verify, all of 2 cannot; none of 4 refute; undecided seeds are left out
+    assert over_seeds([True] * 4).ok is True and over_seeds([True, True]).ok is None
+    assert over_seeds([False] * 4).ok is False and over_seeds([None, None]).ok is None
+    v = over_seeds([True, True, True, False, None])
+    assert (v.k, v.n, v.ok) == (3, 4, None) and str(v).startswith("3/4 seeds (95 % CI 0.30-")

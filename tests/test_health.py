@@ -151,10 +151,11 @@ def test_gb_claims_leave_out_a_diverged_seed():
             "open": phase(["ok", "ok", "ok"], [12, 9, 1e19], [10, 10, 10], [1.2, 1.1, None])}
     src = type("S", (), {"get": lambda self, n: type("R", (), {"summary": summ})()})()
     chk = gb._peak(src)
-    # healthy seeds 0, 1: peak/initial 1.2 and 0.9, median 1.05, 50 % above 1.1 -> verified
-    # (>= 0.5); seed 2's 1e18 is left out (with it the median would be 1.2)
-    assert chk.verdict == "verified" and "1 of 3 seeds" in chk.measured
-    assert "median 1.05 " in chk.measured and "50% of seeds" in chk.measured
+    # healthy seeds 0, 1: peak/initial 1.2 and 0.9, median 1.05, 1 of 2 above 1.1 -> the
+    # Wilson interval holds 1/2: inconclusive; seed 2's 1e18 is left out (with it the median
+    # would be 1.2)
+    assert chk.verdict == "inconclusive" and "1 of 3 seeds" in chk.measured
+    assert "median 1.05 " in chk.measured and "1/2 seeds (95 % CI 0.09-0.91)" in chk.measured
     same = gb._same(src)
     assert same.verdict == "verified" and "ratio median 1.15" in same.measured
 

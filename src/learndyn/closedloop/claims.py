@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from learndyn.closedloop.summary import PEAK_MARGIN
-from learndyn.core.claims import (Check, ClaimSet, healthy_runs, majority, setting_check,
+from learndyn.core.claims import (Check, ClaimSet, healthy_runs, over_seeds, setting_check,
                                   verdict)
 from learndyn.core.summaries import finite_median, quartiles
 
@@ -60,9 +60,8 @@ def _plateau(src) -> Check:
         s1, s2, s3 = slopes[:3]
         flags.append(s1 < 0 and s3 < 0 and abs(s2) <= PLATEAU_SLOPE_RATIO * min(abs(s1), abs(s3)))
         shown.append(f"slopes {s1:.2f}/{s2:.2f}/{s3:.2f} breaks {b[:2]}")
-    ok = majority(flags)
-    n = sum(bool(f) for f in flags if f is not None)
-    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed {h.idx[0]}: "
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; seed {h.idx[0]}: "
                  f"{shown[0] if shown else 'n/a'}{h.note}")
 
 
@@ -83,14 +82,13 @@ def _stabilises(src) -> Check:
         ratio = (fss + 1) / (end + 1)
         flags.append(1 / BOUNDARY_FACTOR <= ratio <= BOUNDARY_FACTOR)
         shown.append(f"stable at {fss}, plateau ends {end}")
-    ok = majority(flags)
-    n = sum(bool(f) for f in flags if f is not None)
-    return Check(verdict(ok), f"{n}/{len(flags)} seeds; seed {h.idx[0]}: "
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; seed {h.idx[0]}: "
                  f"{shown[0] if shown else 'never stable'}{h.note}")
 
 
 @CLAIMS.claim("gb.open.deployed_peak", text="the open-loop student's deployed loss rises above its initial value before converging",
-       expected="peak deployed loss > 1.1 x initial in most seeds")
+       expected="peak deployed loss > 1.1 x initial in most seeds (95 % Wilson interval above 1/2)")
 def _peak(src) -> Check:
     summ = src.get(RECIPE).summary
     if "open" not in summ:
@@ -105,10 +103,10 @@ def _peak(src) -> Check:
     if not pairs:
         return Check("inconclusive", "no healthy seed has a recorded open-loop peak")
     ratios = [p / i for p, i in pairs]
-    frac = float(np.mean([p > PEAK_MARGIN * i for p, i in pairs]))
-    return Check(verdict(frac >= 0.5),
+    vote = over_seeds([p > PEAK_MARGIN * i for p, i in pairs])
+    return Check(verdict(vote.ok),
                  f"peak/initial median {np.median(ratios):.3g} (peak at epoch "
-                 f"{per['peak_step'][h.idx[0]]}); {frac:.0%} of seeds above 1.1x{h.note}")
+                 f"{per['peak_step'][h.idx[0]]}); above 1.1x: {vote}{h.note}")
 
 
 @CLAIMS.claim("gb.same_final_loss", text="closed- and open-loop training end at about the same (deployed) loss",

@@ -17,6 +17,7 @@ run folder) passes through unchanged, as the one-line error it already is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol
 
@@ -97,9 +98,56 @@ def verdict(ok: bool | None) -> Verdict:
 
 def majority(flags) -> bool | None:
     """True when more than half of the decided flags (None = undecided) are true; None when
-    no flag is decided."""
+    no flag is decided. (A vote over a few named things, such as groups; over seeds, a claim
+    uses `over_seeds`, which weighs the number of seeds.)"""
     decided = [bool(f) for f in flags if f is not None]
     return None if not decided else sum(decided) > len(decided) / 2
+
+
+# A claim read seed by seed ("in most seeds") is decided on the fraction of seeds for which
+# it holds, with its 95 % Wilson score interval: verified when the interval's lower end is
+# above one half, refuted when its upper end is below one half, otherwise inconclusive. So
+# all of 4 seeds (interval [0.51, 1]) verify and 2 of 2 ([0.34, 1]) do not: a verdict says how
+# much seeds support it. (Wilson rather than the normal approximation: it stays inside [0, 1]
+# and keeps its coverage at the few seeds a CPU affords.)
+WILSON_Z = 1.959964   # the normal quantile of 97.5 %: a two-sided 95 % interval
+
+
+def wilson_interval(k: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k / n ((0, 1) when n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class SeedVote:
+    """k of n seeds hold; [lo, hi] the 95 % Wilson interval of the fraction."""
+    k: int
+    n: int
+    lo: float
+    hi: float
+
+    @property
+    def ok(self) -> bool | None:
+        """True (verified), False (refuted) or None (inconclusive), as above."""
+        if self.n == 0 or self.lo <= 0.5 <= self.hi:
+            return None
+        return self.lo > 0.5
+
+    def __str__(self) -> str:
+        return f"{self.k}/{self.n} seeds (95 % CI {self.lo:.2f}-{self.hi:.2f})"
+
+
+def over_seeds(flags) -> SeedVote:
+    """The vote of per-seed flags (None: the seed cannot say, left out)."""
+    decided = [bool(f) for f in flags if f is not None]
+    k, n = sum(decided), len(decided)
+    return SeedVote(k, n, *wilson_interval(k, n))
 
 
 # A claim is decided only when at least half of the runs it reads finished healthy (and at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, setting_check, verdict
+from learndyn.core.claims import Check, ClaimSet, healthy_runs, majority, over_seeds, setting_check, verdict
 from learndyn.core.summaries import finite_median
 
 PAPER = "li2-2025"
@@ -100,14 +100,16 @@ def _gf(src) -> Check:
               for g, e in zip(hs[name].pick(v["per_seed"]["gf_growth"]),
                               hs[name].pick(v["per_seed"]["events"]))
               if e["generalisation_step"] is not None and g is not None]
-    ok = majority(flags) and np.median(growth) >= GF_GROWTH
-    return Check(verdict(ok), f"{sum(flags)}/{len(flags)} grokking seeds peak first; "
+    vote = over_seeds(flags)
+    ok = None if vote.ok is None else vote.ok and np.median(growth) >= GF_GROWTH
+    return Check(verdict(ok), f"grokking seeds that peak first: {vote}; "
                  f"median growth x{np.median(growth):.3g}; "
                  f"first: G_F peak at {shown[0][0]}, groks at {shown[0][1]}{note}")
 
 
 @CLAIMS.claim("li2.v_moves_before_w", text="V moves first, then W (Fig. 3)",
-       expected="V reaches half of its final distance from init before W does, in most seeds")
+       expected="V reaches half of its final distance from init before W does, in most seeds "
+                "(95 % Wilson interval above 1/2)")
 def _vw(src) -> Check:
     vs = _variants(src, "li2-fig3")
     hs, stop, note = _healthy(vs)
@@ -119,9 +121,9 @@ def _vw(src) -> Check:
              if pv is not None and pw is not None]
     if not pairs:
         return Check("inconclusive", "no recorded weight movement")
-    flags = [pv < pw for pv, pw in pairs]
-    return Check(verdict(majority(flags)),
-                 f"{sum(flags)}/{len(flags)} seeds; median half-movement step V "
+    vote = over_seeds([pv < pw for pv, pw in pairs])
+    return Check(verdict(vote.ok),
+                 f"{vote}; median half-movement step V "
                  f"{np.median([p[0] for p in pairs]):.0f}, W {np.median([p[1] for p in pairs]):.0f}"
                  f"{note}")
 

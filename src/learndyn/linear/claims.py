@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learndyn.core.claims import Check, ClaimSet, MissingData, healthy_runs, majority, verdict
+from learndyn.core.claims import Check, ClaimSet, MissingData, healthy_runs, over_seeds, verdict
 from learndyn.linear.analysis import seed_median
 
 PAPER = "saxe-2014"
@@ -85,15 +85,15 @@ def _modes_follow(src) -> Check:
             continue
         worst.append(max(err))
         flags.append(max(err) <= MODE_TOL and max(err_map) <= MAP_TOL)
-    ok = majority(flags)
+    vote = over_seeds(flags)
     med, med_map = seed_median(h.pick(per["strength_error"])), seed_median(
         h.pick(per["strength_error_map"]))
     frac = seed_median(h.pick(per["decoupled_fraction"]))
-    return Check(verdict(ok), f"max |a - formula| / s per mode (s = {_fmt(ph['s'])}): median "
+    return Check(verdict(vote.ok), f"max |a - formula| / s per mode (s = {_fmt(ph['s'])}): median "
                  f"{_fmt(med)}, worst seed {_fmt(max(worst) if worst else None)}; vs GD's "
                  f"reduced map {_fmt(med_map, '{:.2g}')}; decoupled over "
                  f"{_fmt(min(frac) if frac else None, '{:.0%}')} of records; "
-                 f"{sum(bool(f) for f in flags if f is not None)}/{len(flags)} seeds{h.note}")
+                 f"{vote}{h.note}")
 
 
 def _order(src) -> Check:
@@ -111,11 +111,10 @@ def _order(src) -> Check:
         # every pair of distinct strengths: the stronger mode reaches s/2 first
         flags.append(all(t[i] < t[j] for i in range(len(s)) for j in range(len(s))
                          if s[i] > s[j]))
-    ok = majority(flags)
+    vote = over_seeds(flags)
     med = seed_median(h.pick(per["t_half"]))
-    return Check(verdict(ok), f"half times (updates, median) {_fmt(med, '{:.0f}')} for s = "
-                 f"{_fmt(ph['s'])}; {sum(bool(f) for f in flags if f is not None)}/"
-                 f"{len(flags)} seeds in order{h.note}")
+    return Check(verdict(vote.ok), f"half times (updates, median) {_fmt(med, '{:.0f}')} for "
+                 f"s = {_fmt(ph['s'])}; in order: {vote}{h.note}")
 
 
 def _time_scales(src) -> Check:
@@ -125,9 +124,9 @@ def _time_scales(src) -> Check:
     summ, ph, per, h = got
     target = 1.0 / (2 * ph["lr"])
     ratios = [None if sl is None else sl / target for sl in h.pick(per["slope"])]
-    ok = majority([None if q is None else abs(q - 1) <= SLOPE_TOL for q in ratios])
+    vote = over_seeds([None if q is None else abs(q - 1) <= SLOPE_TOL for q in ratios])
     med = seed_median(ratios)
-    return Check(verdict(ok), f"slope of t_half vs (1/s) ln(s/a0): median "
+    return Check(verdict(vote.ok), f"{vote}; slope of t_half vs (1/s) ln(s/a0): median "
                  f"{_fmt(seed_median(h.pick(per['slope'])), '{:.4g}')} updates, 1/(2 lr) = "
                  f"{target:.4g}, ratio {_fmt(med, '{:.4f}')} (intercept "
                  f"{_fmt(seed_median(h.pick(per['intercept'])), '{:.3g}')}){h.note}")
@@ -153,9 +152,8 @@ def _stages(src) -> Check:
         flags.append(all(m is not None for m in mode_drop) and all(drop_modes))
         shown.append(f"{len(drops)} drops for {len(mode_drop)} modes, drops "
                      f"{_fmt(drops, '{:.0f}')}")
-    ok = majority(flags)
-    return Check(verdict(ok), f"{sum(bool(f) for f in flags if f is not None)}/{len(flags)} "
-                 f"seeds; seed {h.idx[0]}: {shown[0] if shown else 'no stage fit'}; theory "
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; seed {h.idx[0]}: {shown[0] if shown else 'no stage fit'}; theory "
                  f"t_half {_fmt(ph['theory']['t_half'], '{:.0f}')}{h.note}")
 
 
@@ -169,16 +167,16 @@ def _depth(src) -> Check:
         return h.inconclusive
     later, sharper = h.pick(cmp_["later"]), h.pick(cmp_["sharper"])
     flags = [None if a is None or b is None else a and b for a, b in zip(later, sharper)]
-    ok = majority(flags)
+    vote = over_seeds(flags)
     first = lambda rows: [None if r is None else r[0] for r in rows]  # noqa: E731
-    return Check(verdict(ok), f"depths {cmp_['depths']}: strongest mode's t_half (median) "
+    return Check(verdict(vote.ok), f"depths {cmp_['depths']}: strongest mode's t_half (median) "
                  f"{_fmt(first(cmp_['t_half']), '{:.0f}')} updates (theory "
                  f"{_fmt(first(cmp_['theory_t_half']), '{:.0f}')}), rise/half "
                  f"{_fmt(first(cmp_['rise_over_half']), '{:.3f}')} (theory "
                  f"{_fmt(first(cmp_['theory_rise_over_half']), '{:.3f}')}); later in "
                  f"{sum(bool(x) for x in later if x is not None)}/{len(later)}, sharper in "
                  f"{sum(bool(x) for x in sharper if x is not None)}/{len(sharper)} seeds "
-                 f"(every mode){h.note}")
+                 f"(every mode); both: {vote}{h.note}")
 
 
 def _core_theory(src) -> Check:
@@ -212,7 +210,7 @@ CLAIMS.claim(
 CLAIMS.claim(
     "saxe.order_by_strength",
     text="modes are learned in order of their singular value, strongest first",
-    expected="t_half_i < t_half_j whenever s_i > s_j, in most seeds")(_order)
+    expected="t_half_i < t_half_j whenever s_i > s_j, in most seeds (95 % Wilson interval above 1/2)")(_order)
 CLAIMS.claim(
     "saxe.time_scales",
     text="a mode's learning time scales as (tau / s) ln(s / u0) (two layers)",
