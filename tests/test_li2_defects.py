@@ -181,3 +181,23 @@ def test_groups_base_and_irreps_do_not_import_each_other():
             assert loaded == ["learndyn.groups.base"]
         else:
             assert "learndyn.groups.base" in loaded
+
+
+def test_outcome_still_rising_is_transitioning_not_memorises():
+    """A run whose test accuracy is still rising at its end is censored by the run's length
+    ("transitioning"), not "memorises"; a settled one memorises (issue 23's new user: test
+    accuracy 0.90-0.97 and rising was labelled "memorises")."""
+    import numpy as np
+
+    from learndyn.grokking.analysis import grokking_events
+    steps = np.arange(0, 401, 10)
+    train = np.ones(steps.size)
+    rising = np.linspace(0.5, 0.96, steps.size)       # +0.09 over the last fifth
+    flat = np.minimum(np.linspace(0.5, 1.2, steps.size), 0.93)   # settled at 0.93
+    assert grokking_events(steps, train, rising)["outcome"] == "transitioning"
+    e = grokking_events(steps, train, flat)
+    assert e["outcome"] == "memorises" and e["late_rise"] == 0.0
+    assert grokking_events(steps, train, np.full(steps.size, 0.995))["outcome"] == "generalises"
+    # still fitting the training set, test flat: also censored
+    assert grokking_events(steps, np.linspace(0.2, 0.9, steps.size),
+                           np.full(steps.size, 0.1))["outcome"] == "transitioning"

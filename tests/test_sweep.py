@@ -198,3 +198,22 @@ def test_ray_executor_on_a_local_instance(tmp_path):
     a, b = open_dataset(tmp_path / "ray"), open_dataset(tmp_path / "local")
     # both run each cell in a single-threaded worker: the same program, equal to the bit
     np.testing.assert_array_equal(a["final_loss"].values, b["final_loss"].values)
+
+
+def test_li2_fig5_smoke_sweep_writes_its_phase_diagram(tmp_path):
+    """The shipped li2-fig5 sweep at smoke scale: outcomes per run over (M, p), censored runs
+    counted apart, the diagram's JSON and figure (the fits are tested in test_phase.py)."""
+    repo = Path(__file__).resolve().parents[1]
+    sw = load_sweep(repo / "experiments" / "sweeps" / "li2-fig5.toml", "smoke",
+                    {"train.epochs": 60})
+    run_sweep(sw, tmp_path / "f5", LocalExecutor(workers=1))
+    doc = json.loads((tmp_path / "f5" / "phase.json").read_text())
+    assert doc["M"] == [7.0, 11.0] and doc["p"] == [0.2, 0.5, 0.8]
+    ds = open_dataset(tmp_path / "f5")
+    for i in range(2):
+        for j in range(3):
+            o = [str(x) for x in ds["outcome"].isel(group=i).isel({"data.ratio": j}).values.ravel()]
+            decided = sum(x in ("generalises", "memorises", "neither") for x in o)
+            assert doc["n_decided"][i][j] == decided
+            assert doc["n_censored"][i][j] == len(o) - decided
+    assert (tmp_path / "f5" / "phase.png").stat().st_size > 10_000

@@ -45,9 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from learndyn.errors import ConfigError, LearndynError
 
-SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "set", "grid", "zip", "scales")
+SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "set", "grid", "zip", "scales",
+              "phase")
+PHASE_KEYS = ("rows", "cols", "outcome", "success", "failure")
 SCALE_KEYS = ("scale", "seeds", "set", "grid", "zip")
 MANIFEST = "manifest.json"
 FINISHED = ("done", "diverged")   # statuses a resumed sweep does not run again
@@ -85,6 +89,7 @@ class Sweep:
     dims: list[tuple[str, dict[str, list]]]   # (dimension name, {axis: values})
     cells: list[Cell] = field(default_factory=list)
     description: str = ""
+    phase: dict = field(default_factory=dict)   # [phase]: rows, cols, outcome, success, failure
 
     def text(self) -> str:
         """The resolved sweep as TOML (what the sweep folder records)."""
@@ -154,6 +159,15 @@ def load_sweep(path: str | Path, scale: str | None = None,
     if len(lengths) > 1:
         raise ConfigError("zip", f"its lists must have one length, got "
                           f"{ {k: len(v) for k, v in zipped.items()} }")
+    phase = _table(doc, "phase", "")
+    if phase:
+        bad = sorted(set(phase) - set(PHASE_KEYS))
+        if bad:
+            raise ConfigError(f"phase.{bad[0]}", f"allowed: {list(PHASE_KEYS)}")
+        for k in ("rows", "cols"):
+            if phase.get(k) not in grid:
+                raise ConfigError(f"phase.{k}", f"must name a [grid] axis; got "
+                                  f"{phase.get(k)!r}, allowed: {list(grid)}")
     both = sorted((set(grid) & set(zipped)) | ((set(grid) | set(zipped)) & set(fixed)))
     if both:
         raise ConfigError(both[0], "is set twice (in two of set, grid, zip); give it once")
@@ -165,7 +179,7 @@ def load_sweep(path: str | Path, scale: str | None = None,
         dims.append((_dim(next(iter(zipped))), zipped))
     sw = Sweep(name=doc["name"], recipe=doc["recipe"], recipe_raw=raw,
                scale=scale or "default", recipe_scale=rscale, seeds=seeds, set=fixed,
-               dims=dims, description=str(doc.get("description", "")))
+               dims=dims, description=str(doc.get("description", "")), phase=dict(phase))
     shapes = [range(len(next(iter(axes.values())))) for _, axes in dims]
     for index in itertools.product(*shapes):
         coords = {}
@@ -396,6 +410,8 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
         if any(cells[c.key]["status"] in FINISHED for c in sweep.cells):
             ds = gather(sweep, out)
             save_dataset(ds, out / "results.zarr")
+            if sweep.phase:
+                analyse_phase(sweep, ds, out)
         return manifest
 
 
@@ -439,7 +455,6 @@ def _columns(table: dict, n: int) -> dict[str, list]:
 
 
 def _array(values: list):
-    import numpy as np
     if all(v is None or isinstance(v, (bool, int, float)) for v in values):
         if all(isinstance(v, bool) for v in values if v is not None) and \
                 any(v is not None for v in values):
@@ -451,7 +466,6 @@ def _array(values: list):
 def gather(sweep: Sweep, out: Path):
     """One xarray Dataset of the sweep: dims (each sweep dimension, variant, seed); a data
     variable per per-seed result; cells not finished are NaN (or ""); `status` per cell."""
-    import numpy as np
     import xarray as xr
     manifest = read_manifest(out)
     rows: dict[tuple, dict] = {}
@@ -502,7 +516,6 @@ def gather(sweep: Sweep, out: Path):
 
 
 def _coord(values: list):
-    import numpy as np
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return np.array(values, dtype=float)
     return np.array([v if isinstance(v, str) else json.dumps(v) for v in values]).astype(str)
@@ -525,3 +538,101 @@ def save_dataset(ds, path: Path) -> None:
 def open_dataset(folder: Path):
     import xarray as xr
     return xr.open_zarr(Path(folder) / "results.zarr", consolidated=False).load()
+
+
+# -- the phase diagram of a sweep ([phase]) ------------------------------------------------------
+# [phase] rows = a grid axis whose values give M (a group's name: its order; a number: itself),
+# cols = a grid axis of numbers (p); outcome = the per-seed variable read (default "outcome");
+# success / failure = its values counted as such (default ["generalises"] / ["memorises",
+# "neither"]); any other value (still transitioning: censored by the run's length; diverged)
+# is left out of the fractions and fits, not counted as a failure.
+
+def _row_value(v) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    from learndyn.groups import parse_group
+    return float(parse_group(str(v)).order)
+
+
+def phase_outcomes(sweep: Sweep, ds, variant: str | None = None):
+    """(M, p, outcomes[i][j] = [True / False / None per run]) of the sweep's [phase] axes
+    (every variant's runs together, unless `variant`)."""
+    ph = sweep.phase
+    rows, cols = ph["rows"], ph["cols"]
+    succ = set(ph.get("success", ["generalises"]))
+    fail = set(ph.get("failure", ["memorises", "neither"]))
+    var = ds[ph.get("outcome", "outcome")]
+    if variant is not None:
+        var = var.sel(variant=[variant])
+    others = [d for d in var.dims if d not in (_dim(rows), _dim(cols))]
+    rv = next(ax[rows] for _, ax in sweep.dims if rows in ax)
+    cv = next(ax[cols] for _, ax in sweep.dims if cols in ax)
+    out = []
+    for i in range(len(rv)):
+        row = []
+        for j in range(len(cv)):
+            vals = np.asarray(var.isel({_dim(rows): i, _dim(cols): j}).transpose(*others)
+                              .values).ravel()
+            row.append([True if v in succ else False if v in fail else None
+                        for v in vals if v != ""])
+        out.append(row)
+    return [_row_value(v) for v in rv], [float(v) for v in cv], out
+
+
+def analyse_phase(sweep: Sweep, ds, out: Path) -> dict:
+    """The phase diagram of the sweep (core.phase), written to phase.json and phase.png."""
+    from learndyn.core.phase import phase_diagram
+    M, p, outcomes = phase_outcomes(sweep, ds)
+    d = phase_diagram(M, p, outcomes)
+    doc = {"rows": sweep.phase["rows"], "cols": sweep.phase["cols"], "M": M, "p": p,
+           "fraction": _nan_none(d["fraction"]), "lo": _nan_none(d["lo"]),
+           "hi": _nan_none(d["hi"]), "n_decided": _nan_none(d["n"]),
+           "n_censored": [[sum(x is None for x in c) for c in row] for row in outcomes],
+           "boundary": d["boundary"], "best_law": d["best_law"],
+           "laws": [{"law": x.name, "params": list(x.params), "rss_log": x.rss, "aic": x.aic}
+                    for x in d["laws"]],
+           "c_logM_over_M": d["c_logM_over_M"]}
+    (Path(out) / "phase.json").write_text(json.dumps(doc, indent=1))
+    draw_phase(doc, Path(out) / "phase.png", title=f"{sweep.name} ({sweep.scale})")
+    return doc
+
+
+def _nan_none(a):
+    return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(a)]
+
+
+def draw_phase(doc: dict, path: Path, title: str = "") -> Path:
+    """Heat map of the success fraction over (p, M), the boundary per row and the best-fitting
+    law with the bootstrap band of c ln M / M."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    M, p = np.asarray(doc["M"]), np.asarray(doc["p"])
+    frac = np.array([[np.nan if x is None else x for x in row] for row in doc["fraction"]])
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    im = ax.pcolormesh(np.arange(len(p) + 1), np.arange(len(M) + 1), frac, cmap="viridis",
+                       vmin=0, vmax=1, shading="flat")
+    fig.colorbar(im, ax=ax, label="fraction generalising")
+    ax.set_xticks(np.arange(len(p)) + 0.5, [f"{x:.3g}" for x in p], rotation=60, fontsize=7)
+    ax.set_yticks(np.arange(len(M)) + 0.5, [f"{x:g}" for x in M], fontsize=7)
+    ax.set_xlabel(f"{doc['cols']} (p)")
+    ax.set_ylabel(f"{doc['rows']} (M)")
+
+    def xpos(q):   # p -> the heat map's column coordinate (log-linear between columns)
+        return np.interp(np.log(q), np.log(p), np.arange(len(p)) + 0.5)
+    b = [(i + 0.5, xpos(q)) for i, q in enumerate(doc["boundary"]) if q is not None]
+    if b:
+        ax.plot([x for _, x in b], [y for y, _ in b], "wo", ms=5, label="boundary (logistic)")
+    boot = doc.get("c_logM_over_M") or {}
+    if boot.get("params"):
+        c, lo, hi = boot["params"][0], boot["lo"][0], boot["hi"][0]
+        yy = np.arange(len(M)) + 0.5
+        law = lambda k: xpos(k * np.log(M) / M)  # noqa: E731
+        ax.plot(law(c), yy, "r-", label=f"p* = c ln M / M, c = {c:.3g} [{lo:.3g}, {hi:.3g}]")
+        ax.fill_betweenx(yy, law(lo), law(hi), color="r", alpha=0.2)
+    if b or boot.get("params"):
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

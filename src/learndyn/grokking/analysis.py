@@ -39,6 +39,16 @@ ACTIVE_NORM = 0.1
 NONTRIVIAL_MIN = 1e-4
 # Memorisation / generalisation: the first recorded step with train / test accuracy >= 99 %.
 EVENT_ACC = 0.99
+# A run that has not generalised by its end is "memorises" only if its accuracies have
+# settled: over the last LATE_FRACTION of its steps (from the first record at or after
+# (1 - LATE_FRACTION) x the last step) neither its test nor its train accuracy rose by more
+# than RISE_TOL. Otherwise it is "transitioning": still learning when the run stopped, an
+# outcome censored by the run's length (a longer run may yet generalise), not a failure.
+# 0.01 is one point of accuracy: at the smallest test sets of the recipes (~100 pairs) one
+# more correct pair; the last fifth of a run spans the last 0.1 decade of its log-spaced
+# records at least.
+LATE_FRACTION = 0.2
+RISE_TOL = 0.01
 # The index of the trivial irrep (groups.real_irreps orders it first).
 TRIVIAL = 0
 
@@ -85,17 +95,36 @@ def grokking_events(steps, train_acc, test_acc) -> dict:
         return int(steps[idx[0]]) if len(idx) else None
     mem, gen = first(train_acc), first(test_acc)
     final_test, final_train = float(test_acc[-1]), float(train_acc[-1])
+    late = late_rise(steps, train_acc, test_acc)
     if not np.isfinite(final_test):
         outcome = "diverged"
     elif final_test >= EVENT_ACC:
         outcome = "generalises"
+    elif late > RISE_TOL:
+        outcome = "transitioning"
     elif final_train >= EVENT_ACC:
         outcome = "memorises"
     else:
         outcome = "neither"
     return {"memorisation_step": mem, "generalisation_step": gen,
             "delay": None if mem is None or gen is None else gen - mem,
-            "outcome": outcome, "final_test_acc": final_test, "final_train_acc": final_train}
+            "outcome": outcome, "final_test_acc": final_test, "final_train_acc": final_train,
+            "late_rise": late}
+
+
+def late_rise(steps, train_acc, test_acc) -> float:
+    """The larger rise of test or train accuracy over the last LATE_FRACTION of the run (from
+    the first record at or after (1 - LATE_FRACTION) x the last step to the last record);
+    NaN records (a diverged run's) are dropped first."""
+    steps = np.asarray(steps)
+    tr, te = np.asarray(train_acc, float), np.asarray(test_acc, float)
+    keep = np.isfinite(tr) & np.isfinite(te)
+    if keep.sum() < 2:
+        return 0.0
+    steps, tr, te = steps[keep], tr[keep], te[keep]
+    i = int(np.searchsorted(steps, (1 - LATE_FRACTION) * steps[-1]))
+    i = min(i, len(steps) - 2)
+    return float(max(te[-1] - te[i], tr[-1] - tr[i]))
 
 
 def resolve_variant(recipe: Li2Recipe, v) -> dict:
@@ -204,6 +233,7 @@ def analyse_variant(s: dict, ds, power, energy, diverged_at) -> dict:
         "settings": settings_json(s),
         "fraction_generalising": fraction("generalises"),
         "fraction_memorising": fraction("memorises"),
+        "fraction_transitioning": fraction("transitioning"),
         "generalisation_step": finite_median([e["generalisation_step"] for e in h_events]),
         "memorisation_step": finite_median([e["memorisation_step"] for e in h_events]),
         "delay": finite_median([e["delay"] for e in h_events]),

@@ -97,7 +97,7 @@ def spectrum(finals, path: Path) -> Path:
 
 def energy(finals, summary, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
-    groups = {"generalises": [], "memorises": [], "neither": []}
+    groups = {"generalises": [], "memorises": [], "transitioning": [], "neither": []}
     for name, f in finals.items():
         ev = summary["variants"][name]["per_seed"]["events"]
         # active nodes only, as in the summary's energy_mean

@@ -176,6 +176,7 @@ class Li2World:
         rows = [("variant", names)]
         for label, key, f in (("generalising", "fraction_generalising", "{:.0%}"),
                               ("memorising", "fraction_memorising", "{:.0%}"),
+                              ("still transitioning", "fraction_transitioning", "{:.0%}"),
                               ("generalisation step", "generalisation_step", "{:.0f}"),
                               ("grokking delay", "delay", "{:.0f}"),
                               ("final test acc", "final_test_acc", "{:.3f}"),
