@@ -217,3 +217,16 @@ def test_li2_fig5_smoke_sweep_writes_its_phase_diagram(tmp_path):
             assert doc["n_decided"][i][j] == decided
             assert doc["n_censored"][i][j] == len(o) - decided
     assert (tmp_path / "f5" / "phase.png").stat().st_size > 10_000
+
+
+def test_seed_table_over_the_sweep(tmp_path):
+    text = 'table = ["train.final_loss", "train.nope"]\n' + TINY.format(epochs=100)
+    sw = load_sweep(write(tmp_path, text))
+    run_sweep(sw, tmp_path / "out", LocalExecutor(workers=1))
+    md = (tmp_path / "out" / "table.md").read_text().splitlines()
+    ds = open_dataset(tmp_path / "out")
+    v = ds["final_loss"].values.ravel()
+    assert md[2].startswith(f"| train.final_loss | {v.size} | {np.median(v):.4g} |")
+    assert md[3] == "| train.nope | 0 | n/a | | |"
+    with pytest.raises(ConfigError, match="table"):
+        load_sweep(write(tmp_path, 'table = "x"\n' + TINY.format(epochs=100)))

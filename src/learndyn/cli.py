@@ -223,6 +223,20 @@ def _print_sweep(sw, manifest: dict, folder: Path) -> None:
         t.add_row(k, str(n))
     out.print(t)
     out.print(f"cell seconds (sum over cells): {secs:.1f}", highlight=False)
+    if sw.table and (Path(folder) / "table.md").exists():
+        out.print("per-seed distributions over the sweep:", highlight=False)
+        out.print((Path(folder) / "table.md").read_text().rstrip(), highlight=False)
+    if sw.phase and (Path(folder) / "phase.json").exists():
+        ph = json.loads((Path(folder) / "phase.json").read_text())
+        bounds = ", ".join(f"M={m:g}: {'n/a' if b is None else f'{b:.3g}'}"
+                           for m, b in zip(ph["M"], ph["boundary"]))
+        out.print(f"phase boundary p* per row: {bounds}", highlight=False)
+        c = (ph.get("c_logM_over_M") or {})
+        if c.get("params"):
+            out.print(f"p* = c ln M / M: c = {c['params'][0]:.3g} (95 % bootstrap "
+                      f"{c['lo'][0]:.3g}-{c['hi'][0]:.3g}); best law by AIC: "
+                      f"{ph['best_law']}", highlight=False)
+        out.print(f"figure: {Path(folder) / 'phase.png'}", highlight=False)
     if (Path(folder) / "results.zarr").exists():
         out.print(f"results: {Path(folder) / 'results.zarr'}", highlight=False)
     out.print(f"sweep folder: {folder}", highlight=False)

@@ -50,7 +50,7 @@ import numpy as np
 from learndyn.errors import ConfigError, LearndynError
 
 SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "set", "grid", "zip", "scales",
-              "phase")
+              "phase", "table")
 PHASE_KEYS = ("rows", "cols", "outcome", "success", "failure")
 SCALE_KEYS = ("scale", "seeds", "set", "grid", "zip")
 MANIFEST = "manifest.json"
@@ -90,6 +90,7 @@ class Sweep:
     cells: list[Cell] = field(default_factory=list)
     description: str = ""
     phase: dict = field(default_factory=dict)   # [phase]: rows, cols, outcome, success, failure
+    table: list = field(default_factory=list)   # "variant.variable": per-seed distributions
 
     def text(self) -> str:
         """The resolved sweep as TOML (what the sweep folder records)."""
@@ -168,6 +169,10 @@ def load_sweep(path: str | Path, scale: str | None = None,
             if phase.get(k) not in grid:
                 raise ConfigError(f"phase.{k}", f"must name a [grid] axis; got "
                                   f"{phase.get(k)!r}, allowed: {list(grid)}")
+    table = doc.get("table", [])
+    if not isinstance(table, list) or not all(isinstance(x, str) and "." in x for x in table):
+        raise ConfigError("table", f"must be a list of 'variant.variable' strings (e.g. "
+                          f"\"open.peak_step\"), got {table!r}")
     both = sorted((set(grid) & set(zipped)) | ((set(grid) | set(zipped)) & set(fixed)))
     if both:
         raise ConfigError(both[0], "is set twice (in two of set, grid, zip); give it once")
@@ -179,7 +184,8 @@ def load_sweep(path: str | Path, scale: str | None = None,
         dims.append((_dim(next(iter(zipped))), zipped))
     sw = Sweep(name=doc["name"], recipe=doc["recipe"], recipe_raw=raw,
                scale=scale or "default", recipe_scale=rscale, seeds=seeds, set=fixed,
-               dims=dims, description=str(doc.get("description", "")), phase=dict(phase))
+               dims=dims, description=str(doc.get("description", "")), phase=dict(phase),
+               table=list(table))
     shapes = [range(len(next(iter(axes.values())))) for _, axes in dims]
     for index in itertools.product(*shapes):
         coords = {}
@@ -412,6 +418,9 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
             save_dataset(ds, out / "results.zarr")
             if sweep.phase:
                 analyse_phase(sweep, ds, out)
+            if sweep.table:
+                rows = seed_table(ds, sweep.table)
+                (out / "table.md").write_text(format_seed_table(rows))
         return manifest
 
 
@@ -636,3 +645,36 @@ def draw_phase(doc: dict, path: Path, title: str = "") -> Path:
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
+
+
+# -- per-seed distributions over the whole sweep (`table`) ----------------------------------------
+
+def seed_table(ds, columns: list[str]) -> list[dict]:
+    """For each "variant.variable": its values over every seed of every finished cell:
+    n (finite values), median, quartiles, min and max."""
+    rows = []
+    for col in columns:
+        variant, _, var = col.partition(".")
+        if var not in ds or variant not in list(ds["variant"].values):
+            rows.append({"column": col, "n": 0})
+            continue
+        v = np.asarray(ds[var].sel(variant=variant).values, float).ravel()
+        v = v[np.isfinite(v)]
+        if not v.size:
+            rows.append({"column": col, "n": 0})
+            continue
+        q1, med, q3 = np.percentile(v, [25, 50, 75])
+        rows.append({"column": col, "n": int(v.size), "median": float(med), "q1": float(q1),
+                     "q3": float(q3), "min": float(v.min()), "max": float(v.max())})
+    return rows
+
+
+def format_seed_table(rows: list[dict]) -> str:
+    lines = ["| quantity | seeds | median | quartiles | range |", "|---|---|---|---|---|"]
+    for r in rows:
+        if not r["n"]:
+            lines.append(f"| {r['column']} | 0 | n/a | | |")
+            continue
+        lines.append(f"| {r['column']} | {r['n']} | {r['median']:.4g} | "
+                     f"{r['q1']:.4g} - {r['q3']:.4g} | {r['min']:.4g} - {r['max']:.4g} |")
+    return "\n".join(lines) + "\n"
