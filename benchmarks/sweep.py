@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from .harness import Benchmark, BenchSettings, register, xla_flops

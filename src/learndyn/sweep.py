@@ -34,7 +34,6 @@ sweep's axes, the recipe's variants and the seeds (`gather`), saved as `results.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -125,7 +124,7 @@ def load_sweep(path: str | Path, scale: str | None = None,
     level); `overrides` (dotted recipe fields) are set in every cell after the file's `set`.
     Every cell's recipe is validated here, so a bad value fails in one line naming the field
     before anything runs."""
-    from learndyn.recipes import find_recipe, read_toml, validate_recipe
+    from learndyn.recipes import find_recipe, read_toml, recipe_hash, validate_recipe
     path = Path(path)
     doc = read_toml(path, "SWEEP")
     unknown = sorted(set(doc) - set(SWEEP_KEYS))
@@ -194,7 +193,7 @@ def load_sweep(path: str | Path, scale: str | None = None,
         over = {**fixed, **coords, **({"seeds": seeds} if seeds is not None else {})}
         where = f"{path.stem} cell {dict(coords)}" if coords else path.stem
         recipe = validate_recipe(raw, rscale, over, where=where)
-        sw.cells.append(Cell(tuple(index), coords, over, recipe, _hash(recipe)))
+        sw.cells.append(Cell(tuple(index), coords, over, recipe, recipe_hash(recipe)))
     return sw
 
 
@@ -203,11 +202,6 @@ def _dim(axis: str) -> str:
     (`seed`, the usual way to spread many seeds over cells) is "first_seed", the dimension
     "seed" being the seeds within a cell."""
     return "first_seed" if axis == "seed" else axis
-
-
-def _hash(recipe) -> str:
-    from learndyn.recipes import recipe_toml
-    return hashlib.sha256(recipe_toml(recipe).encode()).hexdigest()[:16]
 
 
 # -- one job: a cell's run (in a worker process, a Ray task, or this process) -------------------
@@ -266,7 +260,7 @@ def _init_worker(threads: int | None) -> None:
 class LocalExecutor:
     """Jobs in `workers` processes on this machine (default: one per core), each limited to
     `threads` compute threads (default 1 when there are several workers: on 2 cores, two
-    single-threaded processes beat one process using both (benchmarks/bench_sweep.py)).
+    single-threaded processes beat one process using both: benchmarks/sweep.py).
     workers = 1 runs the jobs in this process, with JAX's own threading."""
 
     name = "local"
@@ -363,14 +357,9 @@ def read_manifest(folder: Path) -> dict:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    """Atomically: a temporary file, fsynced, renamed over the old one."""
-    path = Path(folder) / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Atomically (the run store's write: a temporary file, fsynced, renamed over the old)."""
+    from learndyn.core.store import RunStore
+    RunStore(folder).write_text(MANIFEST, json.dumps(manifest, indent=1, default=str))
 
 
 def default_out(sweep: Sweep, runs_dir: Path = Path("runs")) -> Path:
@@ -386,8 +375,9 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
     out = Path(out)
     check_out(out)
     executor = executor or LocalExecutor()
-    with RunStore(out).lock("--out"):
-        (out / "sweep.toml").write_text(sweep.text())
+    store = RunStore(out)
+    with store.lock("--out"):
+        store.write_text("sweep.toml", sweep.text())
         manifest = read_manifest(out)
         cells = manifest.setdefault("cells", {})
         manifest.update(name=sweep.name, recipe=sweep.recipe, scale=sweep.scale,
@@ -420,7 +410,7 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
                 analyse_phase(sweep, ds, out)
             if sweep.table:
                 rows = seed_table(ds, sweep.table)
-                (out / "table.md").write_text(format_seed_table(rows))
+                store.write_text("table.md", format_seed_table(rows))
         return manifest
 
 
@@ -465,9 +455,6 @@ def _columns(table: dict, n: int) -> dict[str, list]:
 
 def _array(values: list):
     if all(v is None or isinstance(v, (bool, int, float)) for v in values):
-        if all(isinstance(v, bool) for v in values if v is not None) and \
-                any(v is not None for v in values):
-            return np.array([float(v) if v is not None else math.nan for v in values])
         return np.array([math.nan if v is None else float(v) for v in values])
     return np.array(["" if v is None else str(v) for v in values], dtype=object)
 
@@ -504,9 +491,8 @@ def gather(sweep: Sweep, out: Path):
         for (index, label), cols in rows.items():
             if name in cols:
                 vals = _array(cols[name])
-                if vals.dtype == arr.dtype or kind != object:
-                    arr[(*index, variants.index(label), slice(0, len(vals)))] = \
-                        vals if kind != object else vals.astype(object)
+                if vals.dtype == arr.dtype:   # a cell whose column is all None stays empty
+                    arr[(*index, variants.index(label), slice(0, len(vals)))] = vals
         data[name] = ([*dims, "variant", "seed"],
                       arr.astype(str) if kind == object else arr)
     status = np.full(shape, "pending", dtype=object)
@@ -591,6 +577,7 @@ def phase_outcomes(sweep: Sweep, ds, variant: str | None = None):
 def analyse_phase(sweep: Sweep, ds, out: Path) -> dict:
     """The phase diagram of the sweep (core.phase), written to phase.json and phase.png."""
     from learndyn.core.phase import phase_diagram
+    from learndyn.core.store import RunStore
     M, p, outcomes = phase_outcomes(sweep, ds)
     d = phase_diagram(M, p, outcomes)
     doc = {"rows": sweep.phase["rows"], "cols": sweep.phase["cols"], "M": M, "p": p,
@@ -601,7 +588,7 @@ def analyse_phase(sweep: Sweep, ds, out: Path) -> dict:
            "laws": [{"law": x.name, "params": list(x.params), "rss_log": x.rss, "aic": x.aic}
                     for x in d["laws"]],
            "c_logM_over_M": d["c_logM_over_M"]}
-    (Path(out) / "phase.json").write_text(json.dumps(doc, indent=1))
+    RunStore(out).write_text("phase.json", json.dumps(doc, indent=1))
     draw_phase(doc, Path(out) / "phase.png", title=f"{sweep.name} ({sweep.scale})")
     return doc
 

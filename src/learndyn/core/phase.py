@@ -90,7 +90,7 @@ def row_boundary(p: Sequence[float], runs: Sequence[Sequence[bool | None]]) -> f
 class Law:
     name: str
     k: int                                  # fitted parameters
-    predict: Callable[[np.ndarray, np.ndarray], np.ndarray]   # (M, params) -> p*
+    predict: Callable[[np.ndarray], np.ndarray]   # M -> p* (the fitted parameters bound)
     params: tuple = ()
     rss: float = math.nan                   # residual sum of squares in log p*
     aic: float = math.nan
