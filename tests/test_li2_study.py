@@ -18,7 +18,8 @@ from learndyn.recipes import load_recipe
 LI2_IDS = {"li2.wd_needed", "li2.gf_grows_before_grokking", "li2.v_moves_before_w",
            "li2.features_are_irreps", "li2.large_lr_memorises", "li2.zero_init_faster",
            "li2.complex_faster", "li2.gram_nearly_diagonal", "li2.reference_vs_paper.fig3",
-           "li2.reference_vs_paper.fig7.loss"}
+           "li2.reference_vs_paper.fig7.loss", "li2.scaling_log_m_over_m",
+           "li2.sharp_transition"}
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +90,10 @@ def test_li2_ledger_and_run_folders(li2_ledger):
     runs, rows = li2_ledger
     _li2_numbers_kept(runs)
     assert LI2_IDS <= {r["id"] for r in rows}
+    # the Fig. 5 claims ran the li2-fig5 sweep at its smoke scale, into the runs folder
+    assert (runs / "sweeps" / "li2-fig5-smoke" / "phase.json").exists()
+    fig5 = {r["id"]: r for r in rows}["li2.scaling_log_m_over_m"]
+    assert fig5["measured"].startswith("sweep li2-fig5 --scale smoke"), fig5
     for r in rows:
         assert set(r) == {"id", "claim", "verdict", "measured", "expected"}
         assert r["verdict"] in ("verified", "refuted", "inconclusive")

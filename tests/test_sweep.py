@@ -217,6 +217,13 @@ def test_li2_fig5_smoke_sweep_writes_its_phase_diagram(tmp_path):
             assert doc["n_decided"][i][j] == decided
             assert doc["n_censored"][i][j] == len(o) - decided
     assert (tmp_path / "f5" / "phase.png").stat().st_size > 10_000
+    # the claims that read this sweep are checked on it and written beside it
+    from learndyn.sweep import sweep_claims
+    rows = {r.id: r for r in sweep_claims(sw, tmp_path / "f5")}
+    assert set(rows) == {"li2.scaling_log_m_over_m", "li2.sharp_transition"}
+    assert all(r.measured.startswith("sweep li2-fig5 --scale smoke") for r in rows.values())
+    saved = json.loads((tmp_path / "f5" / "claims.json").read_text())
+    assert [r["id"] for r in saved] == sorted(rows)
 
 
 def test_seed_table_over_the_sweep(tmp_path):

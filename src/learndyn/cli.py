@@ -154,7 +154,8 @@ def run(recipe: str = typer.Argument(..., help="recipe name (see `learndyn list`
 
 
 @app.command()
-def sweep(file: Path = typer.Argument(..., help="a sweep file (.toml): a recipe, axes, seeds"),
+def sweep(file: Path = typer.Argument(..., help="a sweep file (.toml: a recipe, axes, "
+                                       "seeds), or the name of one in experiments/sweeps"),
           scale: Optional[str] = typer.Option(None, help="a table of the file's [scales] "
                                               "(default: the file's top level)"),
           sets: Optional[list[str]] = typer.Option(None, "--set", help="set a recipe field in "
@@ -172,19 +173,25 @@ def sweep(file: Path = typer.Argument(..., help="a sweep file (.toml): a recipe,
           quiet: bool = typer.Option(False, help="no progress bar")):
     """Run a sweep: every cell of a recipe's grid, on every core (or Ray); resumable."""
     from learndyn.recipes import parse_sets
-    from learndyn.sweep import LocalExecutor, RayExecutor, default_out, load_sweep, run_sweep
+    from learndyn.sweep import (LocalExecutor, RayExecutor, default_out, find_sweep,
+                                load_sweep, run_sweep, sweep_claims)
     try:
         if executor not in ("local", "ray"):
             raise LearndynError(f"--executor: {executor!r} is not one of ['local', 'ray']")
-        sw = load_sweep(file, scale, parse_sets(sets or []))
+        sw = load_sweep(find_sweep(file), scale, parse_sets(sets or []))
         folder = out_dir or default_out(sw)
         ex = (LocalExecutor(workers, threads) if executor == "local"
               else RayExecutor(address, workers, threads if threads is not None else 1))
         with _sweep_progress(not quiet, sw) as prog:
             manifest = run_sweep(sw, folder, ex, progress=prog)
+        results = sweep_claims(sw, folder)
     except LearndynError as err:
         _fail(err)
     _print_sweep(sw, manifest, folder)
+    if results:
+        out.print("")
+        for line in ledger_lines(results, f"claims on this sweep ({sw.scale} scale)", out.width):
+            out.print(line, highlight=False)
 
 
 @contextmanager
@@ -232,8 +239,9 @@ def _print_sweep(sw, manifest: dict, folder: Path) -> None:
                            for m, b in zip(ph["M"], ph["boundary"]))
         out.print(f"phase boundary p* per row: {bounds}", highlight=False)
         c = (ph.get("c_logM_over_M") or {})
-        if c.get("params"):
-            out.print(f"p* = c ln M / M: c = {c['params'][0]:.3g} (95 % bootstrap "
+        fit = next((x for x in ph.get("laws", []) if x["law"] == "c ln M / M"), None)
+        if fit and c.get("lo"):
+            out.print(f"p* = c ln M / M: c = {fit['params'][0]:.3g} (95 % bootstrap "
                       f"{c['lo'][0]:.3g}-{c['hi'][0]:.3g}); best law by AIC: "
                       f"{ph['best_law']}", highlight=False)
         out.print(f"figure: {Path(folder) / 'phase.png'}", highlight=False)

@@ -22,6 +22,40 @@ class LoadedRun:
 
 
 @dataclass
+class LoadedSweep:
+    """A finished sweep: its folder, the sweep's scale, its manifest and phase diagram (None
+    without a [phase]); `dataset()` its results (an xarray Dataset)."""
+
+    path: Path
+    name: str
+    scale: str
+    manifest: dict
+    phase: dict | None
+    set: dict = field(default_factory=dict)   # the fields the sweep set in every cell
+
+    @property
+    def where(self) -> str:
+        """The sweep and scale, with what that scale sets (for a claim's measured text)."""
+        sets = ", ".join(f"{k}={v}" for k, v in self.set.items())
+        return f"sweep {self.name} --scale {self.scale}" + (f" ({sets})" if sets else "")
+
+    @classmethod
+    def read(cls, path: Path, name: str, scale: str) -> "LoadedSweep":
+        import json
+
+        from learndyn.sweep import read_manifest
+        import tomllib
+        ph, st = Path(path) / "phase.json", Path(path) / "sweep.toml"
+        sets = tomllib.loads(st.read_text()).get("set", {}) if st.exists() else {}
+        return cls(Path(path), name, scale, read_manifest(path),
+                   json.loads(ph.read_text()) if ph.exists() else None, sets)
+
+    def dataset(self):
+        from learndyn.sweep import open_dataset
+        return open_dataset(self.path)
+
+
+@dataclass
 class RecipeRuns:
     """Runs of recipes at `scale` under `runs_dir`, run when missing (and cached)."""
 
@@ -50,6 +84,35 @@ class RecipeRuns:
                 summary = self._finished(rcp, out, name)
             self._cache[out] = LoadedRun(out, summary)
         return self._cache[out]
+
+    def sweep(self, name: str) -> LoadedSweep:
+        """The finished sweep `name` (experiments/sweeps/NAME.toml) for the ledger's scale.
+        Smoke reads the sweep's smoke scale. Paper reads the first finished of the file's
+        top level (the paper's size) and its other scales in file order (smaller ones, such
+        as cpu); when none has finished it runs the last of them (by the files' convention
+        the cheapest: li2-fig5's cpu, not its ~52 h paper scale), or with run_missing off
+        makes the claim inconclusive. The claim's text names the scale it read."""
+        from learndyn.sweep import default_out, finished, find_sweep, load_sweep, sweep_scales
+        if ("sweep", name) in self._cache:
+            return self._cache[("sweep", name)]
+        path = find_sweep(name)
+        scales = sweep_scales(path)
+        cands = ["smoke"] if self.scale == "smoke" else [s for s in scales if s != "smoke"]
+        if not set(cands) <= set(scales):
+            raise NotRun(f"not run: the sweep {name} has no {self.scale} scale")
+        sweeps = {s: load_sweep(path, s, self.overrides or None) for s in cands}
+        outs = {s: default_out(sw, self.runs_dir) for s, sw in sweeps.items()}
+        pick = next((s for s in cands if finished(sweeps[s], outs[s])), None)
+        if pick is None:
+            pick = cands[-1]
+            if not self.run_missing:
+                raise NotRun(f"not run: no finished {outs[pick]} (learndyn sweep {name} "
+                             f"--scale {pick})")
+            from learndyn.sweep import LocalExecutor, run_sweep
+            run_sweep(sweeps[pick], outs[pick], LocalExecutor())
+        loaded = LoadedSweep.read(outs[pick], name, pick)
+        self._cache[("sweep", name)] = loaded
+        return loaded
 
     def _finished(self, rcp, out: Path, recipe: str) -> dict:
         """The summary of the finished run of exactly this recipe in `out`, else NotRun."""

@@ -118,6 +118,38 @@ def _axes(table: dict, where: str) -> dict[str, list]:
     return dict(table)
 
 
+def find_sweep(name_or_path: str | Path) -> Path:
+    """The sweep file of a path, or of a name in a recipe directory's sweeps/ folder
+    (experiments/sweeps/NAME.toml)."""
+    from learndyn.recipes import recipe_dirs
+    p = Path(name_or_path)
+    if p.is_file() or p.suffix == ".toml" or len(p.parts) > 1:
+        return p
+    found = {q.stem: q for d in reversed(recipe_dirs()) for q in sorted((d / "sweeps").glob("*.toml"))}
+    if str(name_or_path) in found:
+        return found[str(name_or_path)]
+    raise ConfigError("SWEEP", f"no sweep file {str(name_or_path)!r}; named sweeps: "
+                      f"{', '.join(sorted(found)) or '(none found)'}")
+
+
+def sweep_scales(path: str | Path) -> list[str]:
+    """The scales of a sweep file: "default" (its top level), then its [scales] in order."""
+    from learndyn.recipes import read_toml
+    doc = read_toml(Path(path), "SWEEP")
+    scales = doc.get("scales", {})
+    return ["default", *(scales if isinstance(scales, dict) else {})]
+
+
+def finished(sweep: Sweep, out: Path) -> bool:
+    """Whether `out` holds this sweep with every cell finished (done or diverged)."""
+    try:
+        cells = read_manifest(Path(out)).get("cells", {})
+    except LearndynError:
+        return False
+    return all(cells.get(c.key, {}).get("hash") == c.hash
+               and cells.get(c.key, {}).get("status") in FINISHED for c in sweep.cells)
+
+
 def load_sweep(path: str | Path, scale: str | None = None,
                overrides: dict | None = None) -> Sweep:
     """Read and validate a sweep file at `scale` (a table of its [scales]; None: the top
@@ -414,6 +446,46 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
         return manifest
 
 
+# -- the claims that read a sweep ---------------------------------------------------------------
+
+@dataclass
+class _ThisSweep:
+    """The claims' run source inside `learndyn sweep`: the sweep just run, by its name; a
+    recipe run is not at hand here (`learndyn claims` checks those)."""
+    sweep_: Sweep
+    out: Path
+
+    @property
+    def scale(self) -> str:
+        return self.sweep_.recipe_scale
+
+    def get(self, recipe: str, overrides: dict | None = None):
+        from learndyn.core.claims import NotRun
+        raise NotRun(f"reads runs of {recipe}: checked by learndyn claims, not by a sweep")
+
+    def sweep(self, name: str):
+        from learndyn.core.claims import NotRun
+        from learndyn.ledger import LoadedSweep
+        if name != self.sweep_.name:
+            raise NotRun(f"reads the sweep {name}, not {self.sweep_.name}")
+        return LoadedSweep.read(self.out, name, self.sweep_.scale)
+
+
+def sweep_claims(sweep: Sweep, out: Path) -> list:
+    """The ledger's claims that read this sweep (by its name), checked on its folder `out`;
+    written to claims.json there. Empty when no claim reads it."""
+    from learndyn.core.claims import run_claims
+    from learndyn.core.store import RunStore
+    from learndyn.worlds import all_claims
+    mine = [c for c in all_claims() if c.sweep == sweep.name]
+    if not mine:
+        return []
+    results = run_claims(_ThisSweep(sweep, Path(out)), mine)
+    RunStore(out).write_text("claims.json", json.dumps([r.as_dict() for r in results],
+                                                      indent=1))
+    return results
+
+
 # -- the sweep's Dataset -----------------------------------------------------------------------
 
 def per_seed_tables(summary: dict, prefix: str = "") -> list[tuple[str, dict]]:
@@ -584,7 +656,7 @@ def analyse_phase(sweep: Sweep, ds, out: Path) -> dict:
            "fraction": _nan_none(d["fraction"]), "lo": _nan_none(d["lo"]),
            "hi": _nan_none(d["hi"]), "n_decided": _nan_none(d["n"]),
            "n_censored": [[sum(x is None for x in c) for c in row] for row in outcomes],
-           "boundary": d["boundary"], "best_law": d["best_law"],
+           "boundary": d["boundary"], "width": d["width"], "best_law": d["best_law"],
            "laws": [{"law": x.name, "params": list(x.params), "rss_log": x.rss, "aic": x.aic}
                     for x in d["laws"]],
            "c_logM_over_M": d["c_logM_over_M"]}

@@ -49,11 +49,15 @@ class ClaimResult:
 class RunSource(Protocol):
     """What a check may ask for: a finished run of a recipe at the ledger's scale; with
     `overrides` (``{"preset": "paper_text"}``), the run of the recipe with those fields set
-    on top of the ledger's own overrides (a check comparing two settings runs both)."""
+    on top of the ledger's own overrides (a check comparing two settings runs both); or a
+    finished sweep (`sweep(name)`: a sweep file of experiments/sweeps, its results, its phase
+    diagram), for the claims about many runs (a scaling law over a grid)."""
 
     scale: str
 
     def get(self, recipe: str, overrides: dict | None = None) -> Any: ...
+
+    def sweep(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Claim:
     text: str
     expected: str
     check: Callable[[RunSource], Check]
+    sweep: str | None = None   # the sweep it reads (`learndyn sweep` of it checks the claim)
 
 
 class ClaimSet:
@@ -72,12 +77,13 @@ class ClaimSet:
         self.paper = paper
         self._claims: dict[str, Claim] = {}
 
-    def claim(self, id: str, *, text: str, expected: str):
-        """Add a check function to this set as the claim `id`."""
+    def claim(self, id: str, *, text: str, expected: str, sweep: str | None = None):
+        """Add a check function to this set as the claim `id` (`sweep`: the sweep it reads,
+        so that running that sweep checks it too)."""
         def deco(fn: Callable[[RunSource], Check]):
             if id in self._claims:
                 raise ValueError(f"claim {id!r} added twice to the claims of {self.paper}")
-            self._claims[id] = Claim(id, self.paper, text, expected, fn)
+            self._claims[id] = Claim(id, self.paper, text, expected, fn, sweep)
             return fn
         return deco
 
@@ -235,6 +241,9 @@ def run_claims(source: RunSource, claims, paper: str | None = None) -> list[Clai
         if paper is not None and c.paper != paper:
             continue
         try:
+            if c.sweep is not None and not hasattr(source, "sweep"):
+                raise NotRun(f"not run: reads the sweep {c.sweep}, and this run source holds "
+                             "no sweeps")
             chk = c.check(source)
         except (NotRun, MissingData) as err:
             chk = Check("inconclusive", str(err))

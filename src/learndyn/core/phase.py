@@ -12,6 +12,11 @@ changing when the run stopped, or diverged; left out, not counted as a failure).
   maximum-likelihood slope is infinite; a weak ridge on the slope (RIDGE) keeps it finite
   and puts the crossing between the last failing and the first succeeding cell, where the
   data place it.
+- `transition_width`: per row, how sharp the 0 -> 1 transition is on the grid: the ratio
+  p_hi / p_lo between the smallest p whose cell succeeds in >= HIGH of its runs and the
+  largest smaller p whose cell succeeds in <= LOW (None when the row does not go from one to
+  the other inside the grid). Read from the cells, not from the logistic fit, whose slope on
+  a perfectly separated row is set by the ridge rather than by the data.
 - `fit_laws`: the boundaries p*(M) against rival laws, fitted by least squares in log p*:
   c log M / M (natural log), c / M, and c M^-a; compared by AIC (n log(RSS / n) + 2 k);
   `bootstrap_law` resamples runs within cells to give c an interval.
@@ -32,6 +37,9 @@ from learndyn.core.claims import wilson_interval
 # slope is O(1-10) per unit log p, a penalty of at most 0.5 against tens of runs' terms) and
 # caps a perfectly separated row's slope near sqrt(n / RIDGE) instead of infinity.
 RIDGE = 1e-2
+# The cell fractions that count as "fails" and "succeeds" for the transition's width: at 4
+# seeds a cell, none and all of them; at 20, at most 2 and at least 18.
+LOW, HIGH = 0.1, 0.9
 
 
 def cell_fractions(outcomes: Sequence[Sequence[Sequence[bool | None]]]):
@@ -84,6 +92,21 @@ def row_boundary(p: Sequence[float], runs: Sequence[Sequence[bool | None]]) -> f
     if b <= 0:
         return None
     return float(math.exp(-a / b))
+
+
+def transition_width(p: Sequence[float], fractions: Sequence[float]) -> dict | None:
+    """{"p_lo", "p_hi", "ratio"} of a row's transition (above), or None when the row has no
+    cell at or above HIGH, or none at or below LOW before it. NaN fractions (no decided
+    run) are skipped."""
+    pairs = sorted((float(q), float(f)) for q, f in zip(p, fractions)
+                   if f is not None and np.isfinite(f))
+    hi = next((q for q, f in pairs if f >= HIGH), None)
+    if hi is None:
+        return None
+    lo = max((q for q, f in pairs if q < hi and f <= LOW), default=None)
+    if lo is None:
+        return None
+    return {"p_lo": lo, "p_hi": hi, "ratio": hi / lo}
 
 
 @dataclass(frozen=True)
@@ -163,8 +186,9 @@ def phase_diagram(M: Sequence[float], p: Sequence[float], outcomes, n_boot: int 
     """Everything above for one diagram: outcomes[i][j] the runs at M[i], p[j]."""
     frac, lo, hi, n = cell_fractions(outcomes)
     stars = [row_boundary(p, row) for row in outcomes]
+    widths = [transition_width(p, row) for row in frac]
     laws = fit_laws(M, stars)
     best = laws[0].name if laws else None
     boot = bootstrap_law(M, p, outcomes, "c ln M / M", n_boot, seed) if laws else None
     return {"M": list(M), "p": list(p), "fraction": frac, "lo": lo, "hi": hi, "n": n,
-            "boundary": stars, "laws": laws, "best_law": best, "c_logM_over_M": boot}
+            "boundary": stars, "width": widths, "laws": laws, "best_law": best, "c_logM_over_M": boot}

@@ -368,3 +368,97 @@ def _gram(src) -> Check:
     return Check(verdict(ok), f"{gen[0]}: off-diagonal / diagonal {node:.3f} (Ftil^T Ftil), "
                  f"{sample:.3f} (P1 F F^T); F F^T from a I + b 11^T: "
                  f"{_fmt(g['FFt_dist_ideal'])} (relative){note}")
+
+
+# -- Fig. 5: claims about the phase diagram of the li2-fig5 sweep ---------------------------------
+# "The data needed scales as log M / M" is read off the sweep's boundaries p*(M) (core.phase):
+# the law c ln M / M against c / M and c M^-a by AIC (n log(RSS / n) + 2 k, least squares in
+# log p*). An AIC difference above AIC_MARGIN is the usual threshold for "clearly less
+# support" (Burnham & Anderson: within 2, both are supported); below it the rows cannot tell
+# the laws apart. AIC weighs only the boundaries' scatter about each law, not their own
+# uncertainty, so the rows must also span enough M for the laws to differ by more than a
+# boundary's error: at least MIN_BOUNDARIES of them over a factor MIN_M_SPAN in M. Over x3
+# (M = 23-69, say) ln M / M and 1 / M part by ln 69 / ln 23 = 1.35, above the +-15-20 % of
+# a boundary's 95 % interval at 4 seeds a cell (the cpu sweep's c: 3.42-4.85); over the cpu
+# sweep's M = 31-53 they part by 1.16, inside it. (The paper's grid, M = 23-127: 1.55.)
+AIC_MARGIN, MIN_BOUNDARIES, MIN_M_SPAN = 2.0, 4, 3.0
+# "A sharp transition": per M, the cells go from failing (<= core.phase.LOW of the runs
+# generalise) to succeeding (>= HIGH) within a factor SHARP_RATIO of p. The paper's grid spans
+# p = 0.05-0.7 (x14, 3.8 octaves); one octave of it is sharp, and its columns are spaced
+# x1.4-1.6, so the finest width a grid of that spacing can show is ~1.4.
+SHARP_RATIO = 2.0
+SWEEP = "li2-fig5"
+
+
+def _phase(src):
+    sw = src.sweep(SWEEP)
+    if sw.phase is None:
+        return sw, None, Check("inconclusive", f"the sweep {SWEEP} ({sw.scale}) has no "
+                               "phase diagram")
+    return sw, sw.phase, None
+
+
+@CLAIMS.claim("li2.scaling_log_m_over_m", sweep=SWEEP,
+              text="the training ratio needed to generalise falls as log M / M (Fig. 5)",
+              expected=f"c ln M / M has the lowest AIC among c ln M / M, c / M, c M^-a (a "
+                       f"rival ahead by more than {AIC_MARGIN:g}: refuted; within it: "
+                       f"inconclusive), over >= {MIN_BOUNDARIES} group sizes with a "
+                       f"boundary spanning x{MIN_M_SPAN:g} in M; c against the reference "
+                       "code's 2.7482")
+def _scaling(src) -> Check:
+    from learndyn.grokking.data import CRITICAL_CONSTANT
+    sw, ph, stop = _phase(src)
+    if stop:
+        return stop
+    rows = [(m, b) for m, b in zip(ph["M"], ph["boundary"]) if b is not None]
+    where = sw.where
+    laws = {x["law"]: x for x in ph["laws"]}
+    ours = laws.get("c ln M / M")
+    if ours is None:
+        return Check("inconclusive", f"{where}: {len(rows)} group size(s) with a boundary: "
+                     "too few to fit a law")
+    rivals = {k: x["aic"] - ours["aic"] for k, x in laws.items() if k != "c ln M / M"}
+    best = min(rivals.values(), default=0.0)   # < 0: a rival fits better
+    ok = True if best > 0 else (False if best < -AIC_MARGIN else None)
+    span = max(m for m, _ in rows) / min(m for m, _ in rows) if rows else 0.0
+    short = None
+    if len(rows) < MIN_BOUNDARIES or span < MIN_M_SPAN:
+        ok, short = None, (f"too few to decide: {len(rows)} group sizes with a boundary over "
+                           f"x{span:.2f} in M (needs {MIN_BOUNDARIES} over x{MIN_M_SPAN:g}); ")
+    boot = ph.get("c_logM_over_M") or {}
+    band = (f" (95 % bootstrap {boot['lo'][0]:.3g}-{boot['hi'][0]:.3g})"
+            if boot.get("lo") else "")
+    c = ours["params"][0]
+    bounds = ", ".join(f"{b:.3g} at M={m:g}" for m, b in rows)
+    shown = "; ".join(f"{k} {d:+.1f}" for k, d in sorted(rivals.items()))
+    power = laws.get("c M^-a")
+    extra = f"; free exponent a = {power['params'][1]:.2f}" if power else ""
+    return Check(verdict(ok), f"{where}: {short or ''}boundaries {bounds}; c = {c:.3g}{band} vs the "
+                 f"code's {CRITICAL_CONSTANT} (x{c / CRITICAL_CONSTANT:.2f}); AIC of each rival "
+                 f"minus ln M / M's: {shown}{extra}")
+
+
+@CLAIMS.claim("li2.sharp_transition", sweep=SWEEP,
+              text="the transition from memorising to generalising is sharp (Fig. 5)",
+              expected=f"per group size, the cells go from <= 10 % to >= 90 % generalising "
+                       f"within a factor {SHARP_RATIO:g} of p, in every group size whose "
+                       "transition lies inside the grid (at least 2 of them)")
+def _sharp(src) -> Check:
+    sw, ph, stop = _phase(src)
+    if stop:
+        return stop
+    where = sw.where
+    widths = ph.get("width")
+    if widths is None:
+        return Check("inconclusive", f"{where}: the phase diagram has no transition widths "
+                     "(written by an older learndyn: run the sweep again, nothing retrains)")
+    done = [(m, w) for m, w in zip(ph["M"], widths) if w is not None]
+    shown = "; ".join(f"M={m:g}: x{w['ratio']:.2f} ({w['p_lo']:g} -> {w['p_hi']:g})"
+                      for m, w in done)
+    rest = [f"{m:g}" for m, w in zip(ph["M"], widths) if w is None]
+    tail = f"; not complete inside the grid: M = {', '.join(rest)}" if rest else ""
+    if len(done) < 2:
+        return Check("inconclusive", f"{where}: {len(done)} group size(s) cross from "
+                     f"<= 10 % to >= 90 % inside the grid{': ' + shown if shown else ''}{tail}")
+    ok = all(w["ratio"] <= SHARP_RATIO for _, w in done)
+    return Check(verdict(ok), f"{where}: width {shown}{tail}")
