@@ -23,6 +23,7 @@ from learndyn.errors import ConfigError
 # recipe `study` -> the module that defines WORLD
 WORLDS: dict[str, str] = {
     "closedloop": "learndyn.closedloop.world",
+    "gb_theory": "learndyn.closedloop.theory.world",
     "li2": "learndyn.grokking.world",
     "deep_linear": "learndyn.linear.world",
 }

@@ -1,0 +1,146 @@
+"""The closed-loop theory study (Ger & Barak 2025, Figs. 3-5) in the shape of core.world.World.
+
+Phases
+1. ``train``: the rank-one agent (theory/rankone.py) of every seed, trained by SGD on the
+   sampled loss of eq. (3) (a fresh batch of starts each update, the global gradient norm
+   clipped), m frozen. Recorded: the overlaps s = (s_zm, s_zu, s_vm, s_vu), the exact
+   expected loss of the full (N+2)-dimensional loop (eq. 14, computed on the full matrix P,
+   no use of the reduction) and the vectors z, u, v (so that the analysis can compute
+   eig(P) of the full matrix in float64, on any backend).
+2. ``starts``: Fig. 3's stage-1 panel: models built with s_zm at `stage1.n_starts` values
+   (theory/rankone.init_with_szm, one key: the first seed's), trained the same way for
+   `stage1.epochs` epochs and recorded every epoch.
+
+Theory (core.theory): ``gb.reduced_loss`` predicts the recorded expected loss from the
+recorded overlaps through the 4 x 4 P_eff (eq. 5). The reduction is exact, so its error is
+float32 rounding.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from learndyn.closedloop.theory.config import GbTheoryRecipe
+from learndyn.closedloop.theory.expected_loss import expected_loss, expected_loss_eff
+from learndyn.closedloop.theory.gram_flow import clip_factor
+from learndyn.closedloop.theory.overlaps import overlaps
+from learndyn.closedloop.theory.rankone import (RankOne, init_rank_one, init_with_szm,
+                                                sample_x0, theory_loss)
+from learndyn.core.seeds import run_keys, seed_labels
+from learndyn.core.theory import Theory
+from learndyn.core.world import Phase
+
+OBS_DIMS = {"overlaps": ("overlap",), "z": ("neuron",), "u": ("neuron",), "v": ("neuron",)}
+
+
+def make_step(recipe: GbTheoryRecipe):
+    """step(p, t, consts) -> (p', loss): one SGD update on a fresh batch of starts drawn
+    from fold_in(data key, t); m gets no update; the gradient of (z, u, v) is clipped by its
+    global norm (optax.clip_by_global_norm's rule, as gram_flow.clip_factor)."""
+    tr = recipe.train
+
+    def step(p: RankOne, t, consts):
+        x0 = sample_x0(jax.random.fold_in(consts, t), tr.batch, tr.x0_range, p.z.dtype)
+        loss, g = jax.value_and_grad(theory_loss)(p, x0, tr.horizon, tr.beta)
+        g = g._replace(m=jnp.zeros_like(g.m))
+        kappa = clip_factor(jnp.sqrt(sum(jnp.sum(gi ** 2) for gi in g)), tr.clip)
+        return jax.tree.map(lambda w, gw: w - (tr.lr * kappa) * gw, p, g), loss
+    return step
+
+
+def make_observe(recipe: GbTheoryRecipe):
+    tr = recipe.train
+
+    def observe(p: RankOne, consts):
+        return {"overlaps": overlaps(p),
+                "loss": expected_loss(p, tr.horizon, tr.beta, tr.x0_range),
+                "z": p.z, "u": p.u, "v": p.v}
+    return observe
+
+
+def _keys(recipe: GbTheoryRecipe):
+    """(init keys, data keys) of every seed, each (seeds, 2): the run key of seed k split."""
+    ks = jax.vmap(lambda k: jax.random.split(k, 2))(run_keys(recipe.seed, recipe.seeds))
+    return ks[:, 0], ks[:, 1]
+
+
+def start_values(recipe: GbTheoryRecipe) -> np.ndarray:
+    lo, hi = recipe.stage1.starts
+    return np.linspace(lo, hi, recipe.stage1.n_starts)
+
+
+def _phase(recipe, name, state0, consts, epochs, coords, label, schedule=None) -> Phase:
+    steps = (schedule.steps(epochs) if schedule is not None
+             else np.arange(epochs + 1, dtype=np.int64))
+    return Phase(name=name, step=make_step(recipe), observe=make_observe(recipe),
+                 state0=state0, consts=consts, record_steps=steps, obs_dims=OBS_DIMS,
+                 run_coords=coords, diverge_factor=recipe.train.diverge_factor, label=label)
+
+
+def _predict_reduced(recipe: GbTheoryRecipe, result, consts) -> dict:
+    """The expected loss from the recorded overlaps through P_eff (4 x 4)."""
+    tr = recipe.train
+    s = jnp.asarray(result.records.overlaps.values, jnp.float32)      # (step, run, 4)
+    f = jax.vmap(jax.vmap(lambda x: expected_loss_eff(x, tr.horizon, tr.beta, tr.x0_range)))
+    return {"loss": np.asarray(f(s))}
+
+
+class GbTheoryWorld:
+    """The rank-one theory model of Ger & Barak 2025 and its reductions."""
+
+    study = "gb_theory"
+    papers = ("ger-barak-2025",)
+    schema = GbTheoryRecipe
+
+    def phases(self, recipe: GbTheoryRecipe):
+        init_keys, data_keys = _keys(recipe)
+        p0 = jax.vmap(lambda k: init_rank_one(k, recipe.N))(init_keys)
+        yield _phase(recipe, "train", p0, data_keys, recipe.train.epochs,
+                     {"seed": seed_labels(recipe.seed, recipe.seeds)}, "rank one",
+                     recipe.record)
+        s = start_values(recipe)
+        k0 = init_keys[0]
+        ps = jax.vmap(lambda x: init_with_szm(k0, recipe.N, x))(jnp.asarray(s, jnp.float32))
+        dk = jnp.broadcast_to(data_keys[0], (len(s), 2))
+        yield _phase(recipe, "starts", ps, dk, recipe.stage1.epochs, {"start": s},
+                     "stage-1 starts")
+
+    def analyse(self, recipe: GbTheoryRecipe, results: dict) -> dict:
+        from learndyn.closedloop.theory.analysis import summarise
+        return summarise(recipe, results)
+
+    def theories(self, recipe: GbTheoryRecipe) -> list:
+        from functools import partial
+        return [Theory("gb.reduced_loss", "train", ("loss",), "closed_form",
+                       partial(_predict_reduced, recipe),
+                       "expected loss through the 4 x 4 P_eff of the overlaps")]
+
+    def stages(self, summary: dict) -> dict:
+        b = summary.get("stage_boundaries")
+        return {"train": b} if b else {}
+
+    def figures(self, recipe: GbTheoryRecipe, results: dict, summary: dict, folder) -> dict:
+        from learndyn.closedloop.theory.figures import draw_all
+        return draw_all(recipe, results, summary, folder)
+
+    def claims(self):
+        from learndyn.closedloop.theory.claims import CLAIMS
+        return CLAIMS
+
+    def table(self, summary: dict) -> list:
+        """Rows (label, value) for `learndyn show`."""
+        def fmt(v):
+            return "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        red, s1 = summary["reduction"], summary["stage1"]
+        return [("quantity", ["value"]),
+                ("max |roots(P_eff) - eig(P)| (float64)", [fmt(red["max_root_error"])]),
+                ("first stable epoch (median)", [fmt(summary["first_stable_epoch"])]),
+                ("stage-1 s_zm settles at (median)", [fmt(s1["settle_value_median"])]),
+                ("stage-1 settle epoch (max)", [fmt(s1["settle_epoch_max"])]),
+                ("eq. 9 max |log error|", [fmt(s1["paper_formula"]["max_abs_log_error"])]),
+                ("eq. 8 max |log error|", [fmt(s1["exact_formula"]["max_abs_log_error"])])]
+
+
+WORLD = GbTheoryWorld()

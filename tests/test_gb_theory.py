@@ -1,0 +1,111 @@
+"""The closed-loop theory study (gb2025-theory): the rank-one model trained through core, its
+reduction checked against the full matrix, stage 1 (Fig. 3) and its claims."""
+
+import json
+
+import numpy as np
+import pytest
+
+from learndyn.closedloop.theory.analysis import (check_reduction, first_stable,
+                                                 spectral_radius_eff, stage1_starts)
+from learndyn.core.claims import run_claims
+from learndyn.errors import ConfigError
+from learndyn.recipes import load_recipe, run_recipe
+from learndyn.worlds import all_claims
+
+IDS = ("gb.theory.reduction_exact", "gb.stage1.loss_formula", "gb.stage1.szm_settles_negative")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    rcp = load_recipe("gb2025-theory", "smoke")
+    out = tmp_path_factory.mktemp("gbt") / "run"
+    return rcp, out, run_recipe(rcp, out)
+
+
+class _Src:
+    scale = "smoke"
+
+    def __init__(self, summary):
+        self.summary = summary
+
+    def get(self, recipe, overrides=None):
+        assert recipe == "gb2025-theory"
+        return self
+
+
+def test_smoke_run_records_checks_and_draws(smoke):
+    rcp, out, summary = smoke
+    # the reduction is exact: float64 roots of eq. (6) against eig(P), float rounding only
+    red = summary["reduction"]
+    assert red["max_root_error"] < 1e-9 and red["max_factorisation_error"] < 1e-12
+    assert red["checked_models"] == rcp.seeds * red["records_per_seed"]
+    # P_eff's expected loss from the recorded overlaps = the full matrix's (float32 rounding)
+    th = summary["theory"]["gb.reduced_loss"]
+    assert th["observables"]["loss"]["whole_run"] < 1e-4, th
+    assert (out / "figures" / "fig3.png").stat().st_size > 20_000
+    s1 = summary["stage1"]
+    assert len(s1["s_zm"]) == rcp.stage1.points and len(s1["final"]) == rcp.stage1.n_starts
+    # eq. (8) is exact for W = 0; the built models' small W = u v^T keeps it within e^0.5
+    assert s1["exact_formula"]["max_abs_log_error"] < 0.5
+    assert s1["exact_formula"]["max_abs_log_error"] < s1["paper_formula"]["max_abs_log_error"]
+
+
+def test_claims_on_the_smoke_run(smoke):
+    _, _, summary = smoke
+    claims = [c for c in all_claims() if c.id in IDS]
+    rows = {r.id: r for r in run_claims(_Src(summary), claims)}
+    assert set(rows) == set(IDS)
+    assert rows["gb.theory.reduction_exact"].verdict == "verified"
+    for r in rows.values():
+        assert r.verdict in ("verified", "refuted") and r.measured, r
+    # a broken reduction is refuted, not passed
+    bad = json.loads(json.dumps(summary))
+    bad["reduction"]["max_root_error"] = 1e-2
+    assert run_claims(_Src(bad), [c for c in claims if c.id == IDS[0]])[0].verdict == "refuted"
+    # a start that stays positive refutes the settling claim
+    bad["stage1"]["final"][-1] = 0.05
+    r = run_claims(_Src(bad), [c for c in claims if c.id == IDS[2]])[0]
+    assert r.verdict == "refuted" and r.measured.startswith(f"{len(bad['stage1']['final']) - 1}/")
+
+
+def test_reduction_check_is_exact_and_the_coupling_matters():
+    rng = np.random.default_rng(0)
+    n = 30
+    m, z, u, v = (rng.uniform(-1, 1, n) / np.sqrt(n) for _ in range(4))
+    err, fact, radius = check_reduction(m, z, u, v)
+    assert err < 1e-12 and fact < 1e-14 and radius > 0
+    # drop the coupling s_vm s_zu from the cubic's model (v orthogonal to m changes eig(P)
+    # but we keep the same overlaps): a different model must not pass as the same
+    v2 = v - (v @ m) / (m @ m) * m
+    e2, _, _ = check_reduction(m, z, u, v2)
+    assert e2 < 1e-12           # its own reduction is exact too ...
+    s = np.array([z @ m, z @ u, v @ m, v @ u])
+    s2 = np.array([z @ m, z @ u, v2 @ m, v2 @ u])
+    assert not np.allclose(spectral_radius_eff(s), spectral_radius_eff(s2))  # ... and differs
+
+
+def test_first_stable_is_the_start_of_the_last_stable_stretch():
+    steps = np.arange(6)
+    assert first_stable(steps, np.array([1.2, 0.9, 1.1, 0.9, 0.8, 0.7])) == 3
+    assert first_stable(steps, np.array([0.9] * 6)) == 0
+    assert first_stable(steps, np.array([0.9] * 5 + [1.0])) is None
+
+
+def test_stage1_starts_summary():
+    from types import SimpleNamespace
+    szm = np.array([[-0.2, 0.0, 0.2], [-0.1, -0.01, 0.1], [-0.05, -0.03, -0.02]])
+    rec = SimpleNamespace(step=SimpleNamespace(values=np.arange(3)),
+                          overlaps=SimpleNamespace(values=np.stack([szm] * 4, axis=-1)))
+    out = stage1_starts(rec)
+    assert out["first_negative_epoch"] == [0, 1, 2] and out["settle_epoch_max"] == 2
+    assert out["spread_ratio"] == pytest.approx(0.03 / 0.4)
+
+
+@pytest.mark.parametrize("over,field", [({"stage1.starts": [0.2, -0.2]}, "stage1.starts"),
+                                        ({"N": 1}, "N"), ({"train.lr": -1.0}, "train.lr"),
+                                        ({"train.clp": 1.0}, "train.clp")])
+def test_bad_recipe_is_one_line_naming_the_field(over, field):
+    with pytest.raises(ConfigError) as e:
+        load_recipe("gb2025-theory", "smoke", over)
+    assert field in str(e.value) and "\n" not in str(e.value)
