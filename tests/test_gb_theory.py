@@ -109,3 +109,12 @@ def test_bad_recipe_is_one_line_naming_the_field(over, field):
     with pytest.raises(ConfigError) as e:
         load_recipe("gb2025-theory", "smoke", over)
     assert field in str(e.value) and "\n" not in str(e.value)
+
+
+def test_asymmetry_of_a_landscape():
+    from learndyn.closedloop.theory.analysis import asymmetry
+    g = np.array([-0.4, -0.2, 0.0, 0.1, 0.2])
+    # ln L: slope 5 to the left of the minimum at 0, slope 20 to its right
+    L = np.exp(np.array([2.0, 1.0, 0.0, 2.0, 4.0]))
+    assert asymmetry(g, L) == pytest.approx(4.0)
+    assert asymmetry(g, L[::-1]) is not None and asymmetry(g, np.exp(g)) is None

@@ -133,14 +133,29 @@ def stage1_landscape(recipe: GbTheoryRecipe) -> dict:
                           for s in grid])
 
     def err(pred):
-        d = np.log(pred) - np.log(sims)
-        return {"max_abs_log_error": float(np.max(np.abs(d))),
-                "median_abs_log_error": float(np.median(np.abs(d)))}
+        d = np.abs(np.log(pred) - np.log(sims))
+        return {"max_abs_log_error": float(np.max(d)), "worst_s_zm": float(grid[np.argmax(d)]),
+                "median_abs_log_error": float(np.median(d)),
+                "asymmetry": asymmetry(grid, pred)}
     span = float(np.log(sims.max()) - np.log(sims.min()))
     return {"s_zm": grid.tolist(), "simulated": sims.tolist(), "paper": paper.tolist(),
             "exact": exact.tolist(), "log_span": span, "paper_formula": err(paper),
             "exact_formula": err(exact), "argmin_simulated": float(grid[np.argmin(sims)]),
-            "argmin_paper": float(grid[np.argmin(paper)])}
+            "argmin_paper": float(grid[np.argmin(paper)]),
+            "asymmetry_simulated": asymmetry(grid, sims)}
+
+
+def asymmetry(grid: np.ndarray, loss: np.ndarray) -> float | None:
+    """How much steeper ln L rises on the positive side of its minimum than on the negative
+    side: the mean slope from the minimum to the grid's right end over the mean slope from
+    the minimum to its left end (None when the minimum sits at an end)."""
+    ll = np.log(np.asarray(loss, float))
+    i = int(np.argmin(ll))
+    if i == 0 or i == len(grid) - 1:
+        return None
+    right = (ll[-1] - ll[i]) / (grid[-1] - grid[i])
+    left = (ll[0] - ll[i]) / (grid[i] - grid[0])
+    return float(right / left) if left > 0 else None
 
 
 def stage1_starts(records) -> dict:
