@@ -209,4 +209,143 @@ def summarise(recipe: GbTheoryRecipe, results: dict) -> dict:
            "final_loss": med("final_loss"), "per_seed": per,
            "stage1": {**stage1_starts(results["starts"].records),
                       **stage1_landscape(recipe)}}
+    out["stage2"] = _stage2(recipe, rec, per, healthy)
+    out["horizons"] = horizon_runs(recipe, results, per["first_stable_epoch"])
     return out
+
+
+def spectral_stages(recipe: GbTheoryRecipe, first_stable_epoch, last: int) -> list[int]:
+    """The paper's stages of one run as boundaries: stage 1 until `stage2.start_epoch` (the
+    epoch the authors take as its end, where s_zm has settled), stage 2 (the competition)
+    until the first stable epoch, stage 3 after it."""
+    e1 = min(recipe.stage2.start_epoch, last)
+    fs = last + 1 if first_stable_epoch is None else max(int(first_stable_epoch), e1)
+    return [e1, fs]
+
+
+def _stage2(recipe: GbTheoryRecipe, rec, per: dict, healthy: list) -> dict:
+    steps = rec.step.values
+    last = int(steps[-1])
+    rows = {"lambda3_error": [], "lambda1_sq_error": [], "cos_median": [], "cos_max": [],
+            "records_with_pair": [], "stages": []}
+    cos_seed0 = None
+    for r in healthy:
+        b = spectral_stages(recipe, per["first_stable_epoch"][r], last)
+        windows = [(0, b[0]), (b[0], b[1]), (b[1], last + 1)]
+        a = stage2_along(steps, rec.overlaps.values[:, r].astype(float), windows,
+                         recipe.stage2.t_h)
+        w2 = (steps >= b[0]) & (steps < b[1]) & np.isfinite(a["cos"])
+        rows["lambda3_error"].append(a["lambda3_error"])
+        rows["lambda1_sq_error"].append(a["lambda1_sq_error"])
+        rows["cos_median"].append(float(np.median(a["cos"][w2])) if w2.any() else None)
+        rows["cos_max"].append(float(np.max(a["cos"][w2])) if w2.any() else None)
+        rows["records_with_pair"].append(a["records_with_pair"])
+        rows["stages"].append(b)
+        if cos_seed0 is None:
+            cos_seed0 = [None if not np.isfinite(c) else float(c) for c in a["cos"]]
+    i0 = int(np.argmin(np.abs(steps - recipe.stage2.start_epoch)))
+    r0 = healthy[0] if healthy else 0
+    return {"per_seed": rows, "cos_seed0": cos_seed0,
+            "surrogate": alpha_paths(recipe, rec.overlaps.values[i0, r0].astype(float))}
+
+
+# -- stage 2 (Fig. 4) --------------------------------------------------------------------------
+
+def split_roots_np(s) -> tuple[complex, float] | None:
+    """(lambda_1, the pair's member with Im > 0; lambda_3, the real root) of eq. (6), float64;
+    None when the cubic has three real roots (no complex pair: outside stage 2's shape)."""
+    r = np.roots(cubic_np(s))
+    i3 = int(np.argmin(np.abs(r.imag)))
+    pair = [x for i, x in enumerate(r) if i != i3]
+    if max(abs(x.imag) for x in pair) < 1e-12:
+        return None
+    return max(pair, key=lambda x: x.imag), float(r[i3].real)
+
+
+def lambda3_approx_np(s) -> float:
+    """Eq. (10)."""
+    zm, zu, vm, vu = s
+    return vu + vm * zu / (vu ** 2 - 2 * vu - zm + 1)
+
+
+def lambda1_sq_np(s, lam3: float) -> float:
+    """Eq. (11): |lambda_1|^2 = c + b lambda_3 + lambda_3^2."""
+    zm, _, _, vu = s
+    return (2 * vu - zm + 1) - (vu + 2) * lam3 + lam3 ** 2
+
+
+def stage2_along(steps, s, windows, t_h: int) -> dict:
+    """Eq. (10)-(11) against the exact roots at every record of one run with a complex pair,
+    the largest errors per window [start, end) of `windows`, and the cosine between the
+    gradients of (|lambda_1|^2)^T_h and L_0 at each record (None without a pair)."""
+    from learndyn.closedloop.theory.surrogate import gradient_cosine
+    e3, e1, pair = [], [], []
+    for x in s:
+        sp = split_roots_np(x)
+        if sp is None:
+            e3.append(np.nan)
+            e1.append(np.nan)
+            pair.append(False)
+            continue
+        l1, l3 = sp
+        l3a = lambda3_approx_np(x)
+        e3.append(abs(l3a - l3))
+        e1.append(abs(lambda1_sq_np(x, l3a) - abs(l1) ** 2))
+        pair.append(True)
+    e3, e1, pair = np.array(e3), np.array(e1), np.array(pair)
+    with jax.enable_x64(True):
+        cos = np.asarray(jax.jit(jax.vmap(lambda v: gradient_cosine(v, t_h)))(
+            jnp.asarray(s, jnp.float64)))
+    cos = np.where(pair & np.isfinite(cos), cos, np.nan)
+
+    def window_max(a):
+        out = []
+        for lo, hi in windows:
+            w = (steps >= lo) & (steps < hi) & np.isfinite(a)
+            out.append(float(np.max(a[w])) if w.any() else None)
+        return out
+    return {"lambda3_error": window_max(e3), "lambda1_sq_error": window_max(e1),
+            "records_with_pair": int(pair.sum()), "cos": cos}
+
+
+def alpha_paths(recipe: GbTheoryRecipe, s0: np.ndarray) -> dict:
+    """SGD on L_alpha from the overlaps s0 for each alpha: the spectral radius and the
+    dominant pair along each path (float64)."""
+    from learndyn.closedloop.theory.surrogate import optimise_surrogate
+    c = recipe.stage2
+    out = {"start_overlaps": [float(x) for x in s0], "alphas": []}
+    with jax.enable_x64(True):
+        for a in c.alphas:
+            path = np.asarray(optimise_surrogate(jnp.asarray(s0, jnp.float64), float(a), c.t_h,
+                                                 c.lr, c.steps, c.clip))
+            rho = spectral_radius_eff(path)
+            pairs = [split_roots_np(x) for x in path]
+            l1 = [[float(p[0].real), float(p[0].imag)] if p else None for p in pairs]
+            inside = np.nonzero(rho < 1)[0]
+            out["alphas"].append({"alpha": float(a), "radius": rho.tolist(), "lambda1": l1,
+                                  "min_radius": float(rho.min()),
+                                  "final_radius": float(rho[-1]),
+                                  "first_inside": int(inside[0]) if len(inside) else None})
+    return out
+
+
+def horizon_runs(recipe: GbTheoryRecipe, results: dict, main_first_stable: list) -> dict:
+    """Per episode length T: each seed's first stable epoch and final spectral radius (the
+    main run, T = train.horizon, included with its first `horizon.seeds` seeds)."""
+    from learndyn.closedloop.theory.world import horizon_phase
+    n = min(recipe.horizon.seeds, recipe.seeds)
+    rows = []
+    for T in sorted(set(recipe.horizon.horizons) | {recipe.train.horizon}):
+        if T == recipe.train.horizon and horizon_phase(T) not in results:
+            res, fs = results["train"], main_first_stable[:n]
+        else:
+            res = results[horizon_phase(T)]
+            fs = None
+        steps = res.records.step.values
+        rho = spectral_radius_eff(res.records.overlaps.values.astype(float))[:, :n]
+        if fs is None:
+            fs = [first_stable(steps, rho[:, r]) for r in range(rho.shape[1])]
+        rows.append({"T": int(T), "first_stable_epoch": fs,
+                     "final_radius": [float(x) for x in rho[-1]],
+                     "radius_seed0": rho[:, 0].tolist(), "steps": steps.tolist()})
+    return {"seeds": n, "runs": rows}

@@ -94,3 +94,91 @@ def _settles(src) -> Check:
                  f"{neg}/{len(final)} starts negative at epoch {s1['epochs']}: s_zm "
                  f"{lo:.3g} to {hi:.3g} (median {s1['settle_value_median']:.3g}); the last "
                  f"start turned negative at epoch {when}; spread x{ratio:.2f} of the initial")
+
+
+# Stage 2 (Fig. 4). The stages are the paper's (analysis.spectral_stages): stage 2 runs from
+# stage2.start_epoch (the authors' end of stage 1) to the first stable epoch.
+# Eq. (10) is first order in the coupling s_vm s_zu; it counts as locating the roots when its
+# error stays below FORMULA_TOL over stage 2 in every seed: the dominant pair's |lambda_1|^2
+# falls by ~0.1-0.2 across the stage on its way into the unit disk, so 0.01 places the
+# crossing within a tenth of that path.
+FORMULA_TOL = 0.01
+# "Nearly opposite": the median cosine between the two terms' gradients over stage 2 at most
+# OPPOSE_COS (an angle of at least 154 degrees) in a seed; decided over the seeds by their
+# 95 % Wilson interval (core.claims.over_seeds).
+OPPOSE_COS = -0.9
+
+
+def _stage2(src):
+    return _summary(src)["stage2"]
+
+
+@CLAIMS.claim("gb.stage2.lambda3_formula", text="in stage 2, lambda_3 ~ s_vu + s_vm s_zu / "
+              "(s_vu^2 - 2 s_vu - s_zm + 1) and |lambda_1|^2 = c + b lambda_3 + lambda_3^2 "
+              "locate the roots (Fig. 4)",
+              expected=f"max error of eq. 10 (lambda_3) and of eq. 11 with it (|lambda_1|^2) "
+                       f"<= {FORMULA_TOL:g} over stage 2, in every seed")
+def _lambda3(src) -> Check:
+    per = _stage2(src)["per_seed"]
+    e3 = [x[1] for x in per["lambda3_error"]]
+    e1 = [x[1] for x in per["lambda1_sq_error"]]
+    if not e3 or any(x is None for x in e3 + e1):
+        return Check("inconclusive", "a seed has no stage-2 record with a complex pair")
+    ok = max(e3) <= FORMULA_TOL and max(e1) <= FORMULA_TOL
+    s3 = [x[2] for x in per["lambda3_error"] if x[2] is not None]
+    s1 = [x[0] for x in per["lambda3_error"] if x[0] is not None]
+    return Check(verdict(ok), f"stage 2, over {len(e3)} seeds: max |Δ lambda_3| "
+                 f"{max(e3):.2g}, max |Δ |lambda_1|^2| {max(e1):.2g}; lambda_3's error in "
+                 f"stage 1 {max(s1, default=float('nan')):.2g}, in stage 3 "
+                 f"{max(s3, default=float('nan')):.2g} (the coupling is no longer small)")
+
+
+@CLAIMS.claim("gb.stage2.gradients_oppose", text="in stage 2 the gradients of the long-term "
+              "term (|lambda_1|^2)^T_h and the short-term cost L_0 point nearly opposite "
+              "ways (the zig-zag, Fig. 4)",
+              expected=f"median cos over stage 2 <= {OPPOSE_COS:g} in most seeds (95 % "
+                       "Wilson interval above 1/2)")
+def _oppose(src) -> Check:
+    from learndyn.core.claims import over_seeds
+    per = _stage2(src)["per_seed"]
+    meds = per["cos_median"]
+    vote = over_seeds([None if m is None else m <= OPPOSE_COS for m in meds])
+    shown = ", ".join("n/a" if m is None else f"{m:.3f}" for m in meds)
+    worst = max((m for m in per["cos_max"] if m is not None), default=None)
+    return Check(verdict(vote.ok), f"{vote}; median cos per seed {shown}; largest cos in "
+                 f"stage 2 {_num(worst)}")
+
+
+@CLAIMS.claim("gb.alpha.long_term_stabilises", text="weighting the long-term term (alpha -> 1) "
+              "takes the surrogate's eigenvalues into the unit disk, the short-term cost "
+              "alone (alpha = 0) does not (Fig. 4)",
+              expected="the largest alpha's path enters the disk (radius < 1); alpha = 0's "
+                       "never does")
+def _alpha(src) -> Check:
+    sur = _stage2(src)["surrogate"]["alphas"]
+    lo, hi = min(sur, key=lambda a: a["alpha"]), max(sur, key=lambda a: a["alpha"])
+    if lo["alpha"] != 0 or hi["alpha"] <= 0:
+        return Check("inconclusive", "stage2.alphas must include 0 and a larger alpha")
+    ok = hi["min_radius"] < 1 and lo["min_radius"] >= 1
+    rows = "; ".join(f"alpha {a['alpha']:g}: min {a['min_radius']:.4f}, end "
+                     f"{a['final_radius']:.4f}" for a in sur)
+    ends = [a["alpha"] for a in sur if a["final_radius"] < 1]
+    return Check(verdict(ok), f"{rows}; ending inside: alpha = "
+                 f"{', '.join(f'{a:g}' for a in ends) or 'none'}")
+
+
+@CLAIMS.claim("gb.horizon.long_episodes_stabilise", text="trained with short episodes the full "
+              "model does not stabilise, with long ones it does (T plays alpha, Fig. 4)",
+              expected="the shortest T: no seed stable at the end; the longest: every seed "
+                       "stable, from some epoch on")
+def _horizon(src) -> Check:
+    runs = _summary(src)["horizons"]["runs"]
+    if len(runs) < 2:
+        return Check("inconclusive", "needs at least two episode lengths")
+    short, long_ = runs[0], runs[-1]
+    ok = all(f is None for f in short["first_stable_epoch"]) and \
+        all(f is not None for f in long_["first_stable_epoch"])
+    rows = "; ".join(f"T = {h['T']}: " + ", ".join("never" if f is None else str(f)
+                                                   for f in h["first_stable_epoch"])
+                     for h in runs)
+    return Check(verdict(ok), f"first stable epoch per seed: {rows}")

@@ -54,6 +54,46 @@ class Stage1Cfg(Strict):
         return self
 
 
+class Stage2Cfg(Strict):
+    """Stage 2 (Fig. 4): the surrogate L_alpha = alpha (|lambda_1|^2)^T_h + (1 - alpha) L_0
+    optimised on the four overlaps as free parameters from the main run's overlaps at
+    `start_epoch` (the authors' figures notebook: epoch 10, T_h = 10, SGD lr 1e-3, clip 1,
+    about 240 steps, alpha in {0, 0.48, 0.52, 0.55, 1}); the angle between the two terms'
+    gradients along the run uses the same T_h."""
+
+    start_epoch: int = Field(10, ge=0, description="the main run's epoch the surrogate "
+                             "starts from (seed 0)")
+    alphas: list[FiniteFloat] = Field([0.0, 0.48, 0.52, 0.55, 1.0], min_length=1,
+                                      max_length=50)
+    t_h: int = Field(10, ge=1, le=1000, description="the long-term horizon T_h")
+    lr: FiniteFloat = Field(1e-3, gt=0)
+    steps: int = Field(240, ge=1, le=1_000_000)
+    clip: FiniteFloat | None = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _alphas(self):
+        if any(not 0 <= a <= 1 for a in self.alphas):
+            raise ValueError(f"stage2.alphas: each alpha must lie in [0, 1], got {self.alphas}")
+        return self
+
+
+class HorizonCfg(Strict):
+    """Fig. 4's episode lengths: the full model trained as the main run but with T steps an
+    episode, one phase per T (the main run is the longest)."""
+
+    horizons: list[int] = Field([3, 5, 10, 20], max_length=20,
+                                description="episode lengths T (each >= 2)")
+    seeds: int = Field(2, ge=1, le=100_000, description="seeds of each horizon run (the "
+                       "recipe's first ones; at most the recipe's seeds)")
+
+    @model_validator(mode="after")
+    def _h(self):
+        if any(h < 2 for h in self.horizons) or len(set(self.horizons)) != len(self.horizons):
+            raise ValueError(f"horizon.horizons: distinct whole numbers >= 2, got "
+                             f"{self.horizons}")
+        return self
+
+
 class GbTheoryRecipe(RecipeBase):
     """The rank-one theory model of Ger & Barak, trained and compared with its reductions."""
 
@@ -61,4 +101,6 @@ class GbTheoryRecipe(RecipeBase):
     N: int = Field(100, ge=2, le=100_000, description="neurons of the rank-one agent")
     train: TrainCfg = TrainCfg()
     stage1: Stage1Cfg = Stage1Cfg()
+    stage2: Stage2Cfg = Stage2Cfg()
+    horizon: HorizonCfg = HorizonCfg()
     record: Schedule = Schedule(dense_until=100_000, per_decade=40)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learndyn.closedloop.theory.analysis import full_matrix_np
+from learndyn.closedloop.theory.analysis import (cubic_np, full_matrix_np, lambda1_sq_np,
+                                                 lambda3_approx_np, split_roots_np)
 from learndyn.report.style import plt, save, shade_stages
 
 OVERLAP_NAMES = ("$s_{zm}$", "$s_{zu}$", "$s_{vm}$", "$s_{vu}$")
@@ -121,5 +122,108 @@ def fig3(recipe, results: dict, summary: dict, path: Path) -> Path:
     return save(fig, path / "fig3")
 
 
+def _shade(ax, b, last):
+    ax.axvspan(b[0], b[1], color="tab:orange", alpha=0.12, lw=0, label="stage 2")
+
+
+def fig4(recipe, results: dict, summary: dict, path: Path) -> Path:
+    res = results["train"]
+    run = _first_healthy(summary["per_seed"]["status"])
+    steps = res.records.step.values
+    s = res.records.overlaps.values[:, run].astype(float)
+    st2 = summary["stage2"]
+    b = st2["per_seed"]["stages"][0]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), constrained_layout=True)
+
+    l3, l3a, l1sq, l1sqa = (np.full(len(steps), np.nan) for _ in range(4))
+    for i, x in enumerate(s):
+        sp = split_roots_np(x)
+        if sp is not None:
+            l1sq[i], l3[i] = abs(sp[0]) ** 2, sp[1]
+            l3a[i] = lambda3_approx_np(x)
+            l1sqa[i] = lambda1_sq_np(x, l3a[i])
+    ax = axes[0, 0]
+    ax.plot(steps, l3, color="tab:blue", lw=1.6, label="$\\lambda_3$ exact")
+    ax.plot(steps, l3a, color="k", lw=0.9, ls="--", label="eq. 10")
+    ax.plot(steps, l1sq, color="tab:red", lw=1.6, label="$|\\lambda_1|^2$ exact")
+    ax.plot(steps, l1sqa, color="0.3", lw=0.9, ls=":", label="eq. 11 with eq. 10")
+    ax.axhline(1, color="0.5", lw=0.6)
+    _shade(ax, b, steps[-1])
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(0, steps[-1])
+    e3 = st2["per_seed"]["lambda3_error"][0][1]
+    ax.set_title(f"(a) near-real root and dominant pair (stage 2 error {e3:.1g})"
+                 if e3 is not None else "(a) near-real root and dominant pair")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7, frameon=False)
+
+    ax = axes[0, 1]
+    cos = np.array([np.nan if c is None else c for c in st2["cos_seed0"]])
+    ax.plot(steps, cos, color="tab:purple", lw=1.3)
+    ax.axhline(-1, color="0.5", lw=0.6)
+    _shade(ax, b, steps[-1])
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(0, steps[-1])
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cos(grad $L_\\infty$, grad $L_0$)")
+    ax.set_title("(b) the two terms' gradients (the zig-zag)")
+
+    sur = st2["surrogate"]
+    cols = plt.cm.viridis(np.linspace(0, 0.9, len(sur["alphas"])))
+    ax = axes[0, 2]
+    th = np.linspace(-0.35, 0.35, 200)
+    ax.plot(np.cos(th), np.sin(th), color="0.3", lw=0.8)
+    for c, a in zip(cols, sur["alphas"]):
+        pts = np.array([x for x in a["lambda1"] if x is not None])
+        if len(pts):
+            ax.plot(pts[:, 0], pts[:, 1], color=c, lw=1.3, label=f"α = {a['alpha']:g}")
+            ax.plot(pts[-1, 0], pts[-1, 1], "o", color=c, ms=3)
+    ax.set_xlabel("Re $\\lambda_1$")
+    ax.set_ylabel("Im $\\lambda_1$")
+    ax.set_title(f"(c) $L_\\alpha$ from epoch {recipe.stage2.start_epoch}: dominant pair")
+    ax.legend(fontsize=7, frameon=False)
+
+    ax = axes[1, 0]
+    for c, a in zip(cols, sur["alphas"]):
+        ax.plot(a["radius"], color=c, lw=1.3, label=f"α = {a['alpha']:g}")
+    ax.axhline(1, color="0.5", lw=0.6)
+    ax.set_xlabel("surrogate step")
+    ax.set_ylabel("max |eig(P_eff)|")
+    ax.set_title("(d) $L_\\alpha$: spectral radius")
+    ax.legend(fontsize=7, frameon=False)
+
+    ax = axes[1, 1]
+    hz = summary["horizons"]["runs"]
+    hc = plt.cm.plasma(np.linspace(0, 0.85, len(hz)))
+    for c, h in zip(hc, hz):
+        fs = h["first_stable_epoch"][0]
+        ax.plot(h["steps"], h["radius_seed0"], color=c, lw=1.3,
+                label=f"T = {h['T']}: stable {'never' if fs is None else f'from {fs}'}")
+    ax.axhline(1, color="0.5", lw=0.6)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(0, hz[0]["steps"][-1])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("max |eig(P)|")
+    ax.set_title("(e) the full model at episode lengths T (seed 0)")
+    ax.legend(fontsize=7, frameon=False)
+
+    ax = axes[1, 2]
+    th = np.linspace(0, 2 * np.pi, 300)
+    ax.plot(np.cos(th), np.sin(th), color="0.3", lw=0.8)
+    roots = np.array([np.roots(cubic_np(x)) for x in s])
+    c = np.log10(steps + 1)
+    for j in range(3):
+        sc = ax.scatter(roots[:, j].real, roots[:, j].imag, c=c, s=5, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label="log10(epoch + 1)", shrink=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+    ax.set_title("(f) eig(P) over training (roots of eq. 6)")
+    fig.suptitle("Ger & Barak Fig. 4: stage 2, stability against the short-term cost")
+    return save(fig, path / "fig4")
+
+
 def draw_all(recipe, results: dict, summary: dict, path: Path) -> dict[str, str]:
-    return {"fig3": str(fig3(recipe, results, summary, Path(path)))}
+    return {"fig3": str(fig3(recipe, results, summary, Path(path))),
+            "fig4": str(fig4(recipe, results, summary, Path(path)))}

@@ -10,6 +10,8 @@ Phases
 2. ``starts``: Fig. 3's stage-1 panel: models built with s_zm at `stage1.n_starts` values
    (theory/rankone.init_with_szm, one key: the first seed's), trained the same way for
    `stage1.epochs` epochs and recorded every epoch.
+3. ``T3``, ``T5``, ...: Fig. 4's episode lengths: the main run's first `horizon.seeds` seeds,
+   from the same initial weights and data keys, with T = each of `horizon.horizons`.
 
 Theory (core.theory): ``gb.reduced_loss`` predicts the recorded expected loss from the
 recorded overlaps through the 4 x 4 P_eff (eq. 5). The reduction is exact, so its error is
@@ -66,6 +68,10 @@ def _keys(recipe: GbTheoryRecipe):
     return ks[:, 0], ks[:, 1]
 
 
+def horizon_phase(T: int) -> str:
+    return f"T{T}"
+
+
 def start_values(recipe: GbTheoryRecipe) -> np.ndarray:
     lo, hi = recipe.stage1.starts
     return np.linspace(lo, hi, recipe.stage1.n_starts)
@@ -106,6 +112,14 @@ class GbTheoryWorld:
         dk = jnp.broadcast_to(data_keys[0], (len(s), 2))
         yield _phase(recipe, "starts", ps, dk, recipe.stage1.epochs, {"start": s},
                      "stage-1 starts")
+        n = min(recipe.horizon.seeds, recipe.seeds)
+        for T in recipe.horizon.horizons:
+            sub = recipe.model_copy(update={"train": recipe.train.model_copy(
+                update={"horizon": T})})
+            ph = _phase(sub, horizon_phase(T), jax.tree.map(lambda x: x[:n], p0),
+                        data_keys[:n], recipe.train.epochs,
+                        {"seed": seed_labels(recipe.seed, n)}, f"T = {T}", recipe.record)
+            yield ph
 
     def analyse(self, recipe: GbTheoryRecipe, results: dict) -> dict:
         from learndyn.closedloop.theory.analysis import summarise
@@ -118,8 +132,10 @@ class GbTheoryWorld:
                        "expected loss through the 4 x 4 P_eff of the overlaps")]
 
     def stages(self, summary: dict) -> dict:
-        b = summary.get("stage_boundaries")
-        return {"train": b} if b else {}
+        """The paper's stages (analysis.spectral_stages) of the first healthy seed: stage 1
+        until stage2.start_epoch, stage 2 until the first stable epoch, then stage 3."""
+        st = summary.get("stage2", {}).get("per_seed", {}).get("stages")
+        return {"train": st[0]} if st else {}
 
     def figures(self, recipe: GbTheoryRecipe, results: dict, summary: dict, folder) -> dict:
         from learndyn.closedloop.theory.figures import draw_all
@@ -134,13 +150,28 @@ class GbTheoryWorld:
         def fmt(v):
             return "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         red, s1 = summary["reduction"], summary["stage1"]
-        return [("quantity", ["value"]),
+        out = [("quantity", ["value"]),
                 ("max |roots(P_eff) - eig(P)| (float64)", [fmt(red["max_root_error"])]),
                 ("first stable epoch (median)", [fmt(summary["first_stable_epoch"])]),
                 ("stage-1 s_zm settles at (median)", [fmt(s1["settle_value_median"])]),
                 ("stage-1 settle epoch (max)", [fmt(s1["settle_epoch_max"])]),
                 ("eq. 9 max |log error|", [fmt(s1["paper_formula"]["max_abs_log_error"])]),
                 ("eq. 8 max |log error|", [fmt(s1["exact_formula"]["max_abs_log_error"])])]
+        st2 = summary.get("stage2")
+        if st2:
+            per = st2["per_seed"]
+            e3 = [x[1] for x in per["lambda3_error"] if x[1] is not None]
+            cos = [x for x in per["cos_median"] if x is not None]
+            out += [("stage 2: max |eq. 10 - lambda_3|", [fmt(max(e3) if e3 else None)]),
+                    ("stage 2: median cos(grads) (max)", [fmt(max(cos) if cos else None)])]
+            for a in st2["surrogate"]["alphas"]:
+                out.append((f"L_alpha, alpha {a['alpha']:g}: min / end radius",
+                            [f"{a['min_radius']:.4f} / {a['final_radius']:.4f}"]))
+        for h in summary.get("horizons", {}).get("runs", []):
+            out.append((f"T = {h['T']}: first stable epoch",
+                        [", ".join("never" if f is None else str(f)
+                                   for f in h["first_stable_epoch"])]))
+        return out
 
 
 WORLD = GbTheoryWorld()
