@@ -211,6 +211,10 @@ def summarise(recipe: GbTheoryRecipe, results: dict) -> dict:
                       **stage1_landscape(recipe)}}
     out["stage2"] = _stage2(recipe, rec, per, healthy)
     out["horizons"] = horizon_runs(recipe, results, per["first_stable_epoch"])
+    out["stage3"] = stage3_summary(recipe, results)
+    nf = noise_free(recipe, res, healthy)
+    nf["sgd_first_stable_epoch"] = [per["first_stable_epoch"][i] for i in healthy]
+    out["noise_free"] = nf
     return out
 
 
@@ -349,3 +353,43 @@ def horizon_runs(recipe: GbTheoryRecipe, results: dict, main_first_stable: list)
                      "final_radius": [float(x) for x in rho[-1]],
                      "radius_seed0": rho[:, 0].tolist(), "steps": steps.tolist()})
     return {"seeds": n, "runs": rows}
+
+
+# -- stage 3 and the noise (Fig. 5) ------------------------------------------------------------
+
+def noise_free(recipe: GbTheoryRecipe, res, healthy: list) -> dict:
+    """Per healthy seed of the main run: the first stable epoch of gradient descent on the
+    exact expected loss (eq. 14: no sampling), run as the exact Gram flow from the seed's
+    initial vectors with the same learning rate and clipping, against the SGD run's."""
+    from learndyn.closedloop.theory.expected_loss import expected_loss_eff
+    from learndyn.closedloop.theory.gram_flow import gram_gd, overlaps_from_gram
+    tr = recipe.train
+    rec = res.records
+    m = np.asarray(res.state.m, float)
+    n = int(rec.step.values[-1])
+
+    def F(s, _):
+        return expected_loss_eff(s, tr.horizon, tr.beta, tr.x0_range)
+    out = []
+    with jax.enable_x64(True):
+        run = jax.jit(lambda G: jax.vmap(overlaps_from_gram)(gram_gd(G, F, n, tr.lr,
+                                                                     tr.clip)[0]))
+        for r in healthy:
+            X = np.stack([m[r]] + [rec[k].values[0, r].astype(float) for k in ("u", "v", "z")],
+                         axis=1)
+            ss = np.asarray(run(jnp.asarray(X.T @ X)))
+            out.append(first_stable(np.arange(n + 1), spectral_radius_eff(ss)))
+    return {"seeds": [int(rec.seed.values[r]) for r in healthy], "first_stable_epoch": out}
+
+
+def stage3_summary(recipe: GbTheoryRecipe, results: dict) -> dict | None:
+    if "stage3" not in results:
+        return None
+    from learndyn.closedloop.theory.world import stage3_start
+    r, i, stable = stage3_start(results["train"])
+    rec = results["stage3"].records
+    loss = rec.loss.values
+    return {"seed": int(results["train"].records.seed.values[r]),
+            "start_epoch": int(results["train"].records.step.values[i]), "from_stable": stable,
+            "betas": [float(b) for b in recipe.stage3.betas],
+            "initial_loss": loss[0].tolist(), "final_loss": loss[-1].tolist()}

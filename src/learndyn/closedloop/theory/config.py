@@ -94,6 +94,24 @@ class HorizonCfg(Strict):
         return self
 
 
+class Stage3Cfg(Strict):
+    """Stage 3 (Fig. 5): from the main run's first stable epoch (its first healthy seed), the
+    full model trained on with each control weight beta, one run per beta (the same batches
+    for all), against the paper's reduced model (gradient descent on the four overlaps as
+    free parameters) and the exact induced flow on the Gram matrix of (m, u, v, z)."""
+
+    betas: list[FiniteFloat] = Field([0.0, 0.5, 2.0, 5.0], min_length=1, max_length=50,
+                                     description="control-cost weights (the authors': 0, "
+                                                 "0.5, 2, 5)")
+    epochs: int = Field(1000, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _betas(self):
+        if any(b < 0 for b in self.betas):
+            raise ValueError(f"stage3.betas: each beta must be >= 0, got {self.betas}")
+        return self
+
+
 class GbTheoryRecipe(RecipeBase):
     """The rank-one theory model of Ger & Barak, trained and compared with its reductions."""
 
@@ -103,4 +121,5 @@ class GbTheoryRecipe(RecipeBase):
     stage1: Stage1Cfg = Stage1Cfg()
     stage2: Stage2Cfg = Stage2Cfg()
     horizon: HorizonCfg = HorizonCfg()
+    stage3: Stage3Cfg = Stage3Cfg()
     record: Schedule = Schedule(dense_until=100_000, per_decade=40)

@@ -224,6 +224,58 @@ def fig4(recipe, results: dict, summary: dict, path: Path) -> Path:
     return save(fig, path / "fig4")
 
 
+def fig5(recipe, results: dict, summary: dict, path: Path) -> Path:
+    from learndyn.core.store import RunStore
+    res = results["stage3"]
+    steps = res.records.step.values
+    full = res.records.loss.values
+    phase = RunStore(Path(path).parent / "stage3")
+    preds = {}
+    for name in ("gb.free_overlaps", "gb.gram_flow"):
+        ds = phase.load_dataset(f"theory-{name}")
+        preds[name] = None if ds is None else np.asarray(ds["loss"].values)
+    s3 = summary["stage3"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), constrained_layout=True)
+    cols = plt.cm.viridis(np.linspace(0, 0.85, len(s3["betas"])))
+    ax = axes[0]
+    for j, (c, b) in enumerate(zip(cols, s3["betas"])):
+        ax.plot(steps, full[:, j], color=c, lw=1.8, label=f"β = {b:g}")
+        if preds["gb.free_overlaps"] is not None:
+            ax.plot(steps, preds["gb.free_overlaps"][:, j], color=c, lw=1.0, ls="--")
+        if preds["gb.gram_flow"] is not None:
+            ax.plot(steps, preds["gb.gram_flow"][:, j], color="k", lw=0.6, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"epoch after {s3['start_epoch']}")
+    ax.set_ylabel("expected loss")
+    ax.set_title("(a) full (solid), free overlaps (dashed), Gram flow (dotted)")
+    ax.legend(fontsize=7, frameon=False)
+    ax = axes[1]
+    for j, (c, b) in enumerate(zip(cols, s3["betas"])):
+        for name, ls in (("gb.free_overlaps", "--"), ("gb.gram_flow", ":")):
+            if preds[name] is not None:
+                err = np.abs(preds[name][:, j] - full[:, j]) / full[:, j]
+                ax.plot(steps, np.maximum(err, 1e-9), color=c, lw=1.1, ls=ls)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"epoch after {s3['start_epoch']}")
+    ax.set_ylabel("|reduced - full| / full")
+    ax.set_title("(b) error: free overlaps (dashed), Gram flow (dotted)")
+    ax = axes[2]
+    nf = summary["noise_free"]
+    x = [np.nan if v is None else v for v in nf["sgd_first_stable_epoch"]]
+    y = [np.nan if v is None else v for v in nf["first_stable_epoch"]]
+    ax.plot(x, y, "o", color="tab:blue")
+    hi = np.nanmax(x + y) if np.isfinite(x + y).any() else 1
+    ax.plot([0, hi], [0, hi], color="0.5", lw=0.7)
+    ax.set_xlabel("first stable epoch, SGD (batch 100)")
+    ax.set_ylabel("first stable epoch, GD on the expected loss")
+    ax.set_title("(c) noise-free flow against SGD, per seed")
+    fig.suptitle("Ger & Barak Fig. 5: stage 3, the reduced models against the full model")
+    return save(fig, Path(path) / "fig5")
+
+
 def draw_all(recipe, results: dict, summary: dict, path: Path) -> dict[str, str]:
-    return {"fig3": str(fig3(recipe, results, summary, Path(path))),
-            "fig4": str(fig4(recipe, results, summary, Path(path)))}
+    out = {"fig3": str(fig3(recipe, results, summary, Path(path))),
+           "fig4": str(fig4(recipe, results, summary, Path(path)))}
+    if summary.get("stage3"):
+        out["fig5"] = str(fig5(recipe, results, summary, Path(path)))
+    return out
