@@ -17,6 +17,7 @@ IDS = ("gb.theory.reduction_exact", "gb.stage1.loss_formula", "gb.stage1.szm_set
        "gb.stage2.lambda3_formula", "gb.stage2.gradients_oppose", "gb.alpha.long_term_stabilises",
        "gb.horizon.long_episodes_stabilise", "gb.stage3.reduced_model_tracks",
        "gb.induced_flow_exact", "gb.free_overlaps_vs_exact")
+# gb.stages.spectrum_vs_loss reads gb2025-fig1 too: tested with a fabricated fig1 summary
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,26 @@ def test_split_roots_pair_and_real():
     assert split_roots_np(np.array([0.04, 0.0, 0.3, 0.2])) is None   # three real roots
     assert np.allclose(np.sort_complex(np.roots(cubic_np([-0.04, 0.0, 0.3, 0.2]))),
                        np.sort_complex([0.2, 1 + 0.2j, 1 - 0.2j]))
+
+
+def test_spectrum_vs_loss_claim(smoke):
+    from learndyn.closedloop.theory.analysis import crossing
+    _, _, summary = smoke
+    # crossing: only a run that starts outside the disk crosses into it
+    assert crossing(np.array([1.1, 1.0, 0.9, 0.8]), np.arange(4)) == 2
+    assert crossing(np.array([0.9, 0.8, 0.7, 0.8]), np.arange(4)) is None
+    fig1 = {"closed": {"per_seed": {"status": ["ok"] * 3, "first_stable_step": [100, 104, 98],
+                                    "stage_boundaries": [[9, 103], [8, 110], [10, 200]],
+                                    "stage_slopes": [[-1.0, -0.1, -2.0]] * 3}}}
+
+    class Both(_Src):
+        def get(self, recipe, overrides=None):
+            return SimpleNamespace(summary=fig1) if recipe == "gb2025-fig1" else self
+    from types import SimpleNamespace
+    claim = [c for c in all_claims() if c.id == "gb.stages.spectrum_vs_loss"]
+    r = run_claims(Both(summary), claim)[0]
+    assert "gb2025-fig1: crossing in 3/3 seeds" in r.measured, r.measured
+    assert "a loss boundary within x1.5 of it in 2/3 seeds" in r.measured   # 98 vs 200: no
+    assert "the loss-only three-stage pattern in 3/3" in r.measured
+    ctl = summary["stages_check"]["control"]
+    assert ctl["runs"] == 2 and f"/{ctl['runs']}" in r.measured

@@ -7,14 +7,15 @@ import numpy as np
 from learndyn.closedloop.summary import PEAK_MARGIN
 from learndyn.core.claims import (Check, ClaimSet, healthy_runs, over_seeds, setting_check,
                                   verdict)
+from learndyn.core.stages import PLATEAU_SLOPE_RATIO, three_stage_pattern
 from learndyn.core.summaries import finite_median, quartiles
 
 PAPER = "ger-barak-2025"
 CLAIMS = ClaimSet(PAPER)
 RECIPE = "gb2025-fig1"
 
-# A plateau falls at least ~3x more slowly (in log-loss per log-epoch) than both drops beside it.
-PLATEAU_SLOPE_RATIO = 0.3
+# A plateau falls at least ~3x more slowly (in log-loss per log-epoch) than both drops beside it
+# (core.stages.three_stage_pattern).
 # The plateau's end is a soft transition spread over ~0.2 decades of epochs in the curves, so
 # "at the end of the plateau" means within a factor 1.5 of the fitted boundary.
 BOUNDARY_FACTOR = 1.5
@@ -58,7 +59,7 @@ def _plateau(src) -> Check:
             flags.append(None)
             continue
         s1, s2, s3 = slopes[:3]
-        flags.append(s1 < 0 and s3 < 0 and abs(s2) <= PLATEAU_SLOPE_RATIO * min(abs(s1), abs(s3)))
+        flags.append(three_stage_pattern(slopes))
         shown.append(f"slopes {s1:.2f}/{s2:.2f}/{s3:.2f} breaks {b[:2]}")
     vote = over_seeds(flags)
     return Check(verdict(vote.ok), f"{vote}; seed {h.idx[0]}: "

@@ -103,3 +103,17 @@ def loss_stages(steps: np.ndarray, loss: np.ndarray, n_stages: int = 4,
     seg = segment(grid, ly, n_stages, min_size=max(3, n_grid // 40))
     b = [int(round(10 ** grid[i] - 1)) for i in seg.breaks]
     return StageFit(b, [float(s) for s in seg.slopes])
+
+
+# The three-stage pattern of a loss curve (a fast drop, a plateau, a second drop): both drops
+# fall (negative slopes in log loss against log step) and the plateau falls at least ~3x
+# more slowly than either (|s2| <= PLATEAU_SLOPE_RATIO min(|s1|, |s3|)).
+PLATEAU_SLOPE_RATIO = 0.3
+
+
+def three_stage_pattern(slopes, ratio: float = PLATEAU_SLOPE_RATIO) -> bool | None:
+    """Whether three fitted stage slopes (s1, s2, s3) show the pattern above (None: no fit)."""
+    if slopes is None or len(slopes) < 3:
+        return None
+    s1, s2, s3 = slopes[:3]
+    return bool(s1 < 0 and s3 < 0 and abs(s2) <= ratio * min(abs(s1), abs(s3)))

@@ -31,7 +31,7 @@ from learndyn.closedloop.theory.stage1 import stage1_loss_exact, stage1_loss_pap
 from learndyn.core.seeds import run_keys
 from learndyn.core.stages import loss_stages
 
-REDUCTION_RECORDS = 25
+REDUCTION_RECORDS = 12
 N_STAGES = 3
 
 
@@ -184,14 +184,15 @@ def summarise(recipe: GbTheoryRecipe, results: dict) -> dict:
     s = rec.overlaps.values.astype(float)                   # (step, run, 4)
     radius = spectral_radius_eff(s)                          # (step, run)
     status = res.status
-    per = {"first_stable_epoch": [], "stage_boundaries": [], "final_loss": [],
+    per = {"first_stable_epoch": [], "stage_boundaries": [], "stage_slopes": [], "final_loss": [],
            "final_overlaps": [], "status": status}
     loss = rec.loss.values
     for r in range(s.shape[1]):
         per["first_stable_epoch"].append(first_stable(steps, radius[:, r]))
         ok = np.isfinite(loss[:, r])
-        per["stage_boundaries"].append(
-            loss_stages(steps[ok], loss[ok, r], N_STAGES).boundaries if ok.sum() > 30 else None)
+        fit = loss_stages(steps[ok], loss[ok, r], N_STAGES) if ok.sum() > 30 else None
+        per["stage_boundaries"].append(fit.boundaries if fit else None)
+        per["stage_slopes"].append(fit.slopes if fit else None)
         per["final_loss"].append(float(loss[ok, r][-1]) if ok.any() else None)
         per["final_overlaps"].append(s[-1, r].tolist())
     healthy = [i for i, st in enumerate(status) if st == "ok"]
@@ -212,6 +213,7 @@ def summarise(recipe: GbTheoryRecipe, results: dict) -> dict:
     out["stage2"] = _stage2(recipe, rec, per, healthy)
     out["horizons"] = horizon_runs(recipe, results, per["first_stable_epoch"])
     out["stage3"] = stage3_summary(recipe, results)
+    out["stages_check"] = stages_check(steps, radius, per, healthy, results.get("stage3"))
     nf = noise_free(recipe, res, healthy)
     nf["sgd_first_stable_epoch"] = [per["first_stable_epoch"][i] for i in healthy]
     out["noise_free"] = nf
@@ -393,3 +395,56 @@ def stage3_summary(recipe: GbTheoryRecipe, results: dict) -> dict | None:
             "start_epoch": int(results["train"].records.step.values[i]), "from_stable": stable,
             "betas": [float(b) for b in recipe.stage3.betas],
             "initial_loss": loss[0].tolist(), "final_loss": loss[-1].tolist()}
+
+
+
+# -- stages from the spectrum and from the loss (issue 24, section 4) ---------------------------
+# A loss boundary "agrees" with the spectral one (the first stable epoch) when it lies within
+# AGREE_FACTOR of it: (b + 1) / (fs + 1) in [1 / 1.5, 1.5], the factor of the closed-loop
+# world's gb.closed.stabilises_at_plateau_end.
+AGREE_FACTOR = 1.5
+
+
+def crossing(radius: np.ndarray, steps: np.ndarray) -> int | None:
+    """The step at which the spectral radius enters the unit disk for good, when it started
+    outside (None: it never entered, or it was inside from the start: no crossing)."""
+    if not radius[0] >= 1:
+        return None
+    return first_stable(steps, radius)
+
+
+def stages_check(steps, radius, per: dict, healthy: list, control) -> dict:
+    """Per healthy seed: the loss-only three-stage pattern (core.stages.three_stage_pattern),
+    the spectral crossing, and whether a loss boundary agrees with it (the gap in epochs);
+    on the control runs (stage 3: each starts already stable, so there are no stages to
+    find), how often each detector fires."""
+    from learndyn.core.stages import three_stage_pattern
+    rows = {"seeds": len(healthy), "pattern": [], "crossing": [], "agree": [], "gap": []}
+    for r in healthy:
+        rows["pattern"].append(three_stage_pattern(per["stage_slopes"][r]))
+        c = crossing(radius[:, r], steps)
+        rows["crossing"].append(c)
+        b = per["stage_boundaries"][r]
+        if c is None or not b:
+            rows["agree"].append(None if c is None else False)
+            rows["gap"].append(None)
+            continue
+        near = min(b, key=lambda x: abs(x - c))
+        rows["agree"].append(1 / AGREE_FACTOR <= (near + 1) / (c + 1) <= AGREE_FACTOR)
+        rows["gap"].append(int(abs(near - c)))
+    if control is not None:
+        from learndyn.core.stages import loss_stages
+        cs = control.records.step.values
+        crad = spectral_radius_eff(control.records.overlaps.values.astype(float))
+        closs = control.records.loss.values
+        pat, cross = [], []
+        for r in range(crad.shape[1]):
+            ok = np.isfinite(closs[:, r]) & (closs[:, r] > 0)
+            fit = loss_stages(cs[ok], closs[ok, r], N_STAGES) if ok.sum() > 30 else None
+            pat.append(three_stage_pattern(fit.slopes) if fit else None)
+            # fired: the radius left the disk and came back (a boundary where none is)
+            fs = first_stable(cs, crad[:, r])
+            cross.append(fs if fs is not None and fs > cs[0] else None)
+        rows["control"] = {"runs": int(crad.shape[1]), "pattern": pat, "crossing": cross,
+                           "max_radius": float(np.nanmax(crad))}
+    return rows
