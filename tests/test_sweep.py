@@ -237,3 +237,30 @@ def test_seed_table_over_the_sweep(tmp_path):
     assert md[3] == "| train.nope | 0 | n/a | | |"
     with pytest.raises(ConfigError, match="table"):
         load_sweep(write(tmp_path, 'table = "x"\n' + TINY.format(epochs=100)))
+
+
+def test_seed_cells_are_packed_into_one_batch(tmp_path):
+    """Cells that differ only in their seeds, with seed ranges that follow on, run as one
+    recipe over all their seeds (one run folder); each cell reads its slice, and the numbers
+    are the unpacked cells' up to float32 rounding that depends on the batch size."""
+    text = TINY.format(epochs=100).replace("lr = [0.002, 0.004]", "seed = [0, 2, 4]")
+    sw = load_sweep(write(tmp_path, text))
+    from learndyn.sweep import Pack, packs
+    units = packs(sw, sw.cells, parts=1)
+    # two groups (N2 = 4 and 5), each one pack of its three cells
+    assert len(units) == 2 and all(isinstance(u, Pack) for u in units)
+    assert units[0].overrides["seeds"] == 6 and units[0].slices() == [(0, 2), (2, 2), (4, 2)]
+    assert len(packs(sw, sw.cells, parts=2)) == 4          # split so that each worker gets one
+    m = run_sweep(sw, tmp_path / "packed", LocalExecutor(workers=1))
+    runs = {c["run"] for c in m["cells"].values()}
+    assert len(runs) == 2 and all("/pack-" in r for r in runs)
+    assert sorted(tuple(c["slice"]) for c in m["cells"].values()) == [(0, 2)] * 2 + [(2, 2)] * 2 + [(4, 2)] * 2
+    unpacked = load_sweep(write(tmp_path, "pack = false\n" + text, "u.toml"))
+    run_sweep(unpacked, tmp_path / "unpacked", LocalExecutor(workers=1))
+    a, b = open_dataset(tmp_path / "packed"), open_dataset(tmp_path / "unpacked")
+    assert a["final_loss"].shape == b["final_loss"].shape
+    # the same runs (seed k's key whatever its batch): float32 rounding differences only
+    np.testing.assert_allclose(a["final_loss"].values, b["final_loss"].values, rtol=1e-4)
+    # a gap in the seeds breaks the run: [0, 5] do not follow on (0-1, then 5-6)
+    gap = load_sweep(write(tmp_path, text.replace("seed = [0, 2, 4]", "seed = [0, 5]"), "g.toml"))
+    assert not any(isinstance(u, Pack) for u in packs(gap, gap.cells, parts=1))

@@ -48,10 +48,11 @@ import numpy as np
 
 from learndyn.errors import ConfigError, LearndynError
 
-SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "set", "grid", "zip", "scales",
+SWEEP_KEYS = ("name", "recipe", "description", "scale", "seeds", "pack", "set", "grid", "zip",
+              "scales",
               "phase", "table")
 PHASE_KEYS = ("rows", "cols", "outcome", "success", "failure")
-SCALE_KEYS = ("scale", "seeds", "set", "grid", "zip")
+SCALE_KEYS = ("scale", "seeds", "pack", "set", "grid", "zip")
 MANIFEST = "manifest.json"
 FINISHED = ("done", "diverged")   # statuses a resumed sweep does not run again
 
@@ -90,6 +91,7 @@ class Sweep:
     description: str = ""
     phase: dict = field(default_factory=dict)   # [phase]: rows, cols, outcome, success, failure
     table: list = field(default_factory=list)   # "variant.variable": per-seed distributions
+    pack: bool = True     # cells that differ only in their seeds run as one batch (`packs`)
 
     def text(self) -> str:
         """The resolved sweep as TOML (what the sweep folder records)."""
@@ -200,6 +202,9 @@ def load_sweep(path: str | Path, scale: str | None = None,
             if phase.get(k) not in grid:
                 raise ConfigError(f"phase.{k}", f"must name a [grid] axis; got "
                                   f"{phase.get(k)!r}, allowed: {list(grid)}")
+    pack = doc.get("pack", True)
+    if not isinstance(pack, bool):
+        raise ConfigError("pack", f"must be true or false, got {pack!r}")
     table = doc.get("table", [])
     if not isinstance(table, list) or not all(isinstance(x, str) and "." in x for x in table):
         raise ConfigError("table", f"must be a list of 'variant.variable' strings (e.g. "
@@ -216,7 +221,7 @@ def load_sweep(path: str | Path, scale: str | None = None,
     sw = Sweep(name=doc["name"], recipe=doc["recipe"], recipe_raw=raw,
                scale=scale or "default", recipe_scale=rscale, seeds=seeds, set=fixed,
                dims=dims, description=str(doc.get("description", "")), phase=dict(phase),
-               table=list(table))
+               table=list(table), pack=pack)
     shapes = [range(len(next(iter(axes.values())))) for _, axes in dims]
     for index in itertools.product(*shapes):
         coords = {}
@@ -236,6 +241,122 @@ def _dim(axis: str) -> str:
     return "first_seed" if axis == "seed" else axis
 
 
+# -- packing: cells that differ only in their seeds, as one vectorised batch ---------------------
+# Cells whose recipes are equal but for `seed` and whose seed ranges follow on from one another
+# (seed, seed + seeds - 1, then the next cell's seed, ...) run as ONE recipe over all their
+# seeds: one compiled program, one vectorised batch (the run of seed k uses the key of seed k
+# whatever batch it is in: core/seeds.py, so the numbers are each cell's own, up to float32
+# rounding that depends on the batch size). A pack is one job and one run folder
+# (runs/pack-<first cell>-<hash8>); the manifest records each packed cell with that folder and
+# its slice of the seeds. Packs are split so that every worker gets one: `parts` jobs at most
+# per group of packable cells.
+
+
+@dataclass(frozen=True)
+class Pack:
+    cells: list            # the packed cells, in seed order
+    overrides: dict        # the packed recipe's overrides: the first cell's, with all the seeds
+    hash: str
+
+    @property
+    def folder(self) -> str:
+        return f"runs/pack-{self.cells[0].key}-{self.hash[:8]}"
+
+    def slices(self) -> list[tuple[int, int]]:
+        """Each cell's (first index, number of seeds) in the pack's batch."""
+        out, at = [], 0
+        for c in self.cells:
+            out.append((at, c.recipe.seeds))
+            at += c.recipe.seeds
+        return out
+
+
+def packs(sweep: Sweep, cells: list, parts: int) -> list:
+    """The jobs of `cells`: a Pack for each run of two or more packable cells (above), split
+    into at most `parts` near-equal packs per group; every other cell alone."""
+    from learndyn.recipes import recipe_hash, validate_recipe
+    if not sweep.pack:
+        return list(cells)
+    groups: dict[str, list] = {}
+    for c in cells:
+        rest = {k: v for k, v in c.overrides.items() if k not in ("seed", "seeds")}
+        key = json.dumps([rest, c.recipe.model_dump(mode="json", exclude={"seed", "seeds",
+                                                                         "resolved"})],
+                         sort_keys=True, default=str)
+        groups.setdefault(key, []).append(c)
+    jobs: list = []
+    for group in groups.values():
+        group.sort(key=lambda c: c.recipe.seed)
+        runs, cur = [], [group[0]]
+        for c in group[1:]:
+            last = cur[-1].recipe
+            if c.recipe.seed == last.seed + last.seeds:
+                cur.append(c)
+            else:
+                runs.append(cur)
+                cur = [c]
+        runs.append(cur)
+        for run in runs:
+            k = max(1, min(parts, len(run)))
+            size = math.ceil(len(run) / k)
+            for i in range(0, len(run), size):
+                part = run[i:i + size]
+                if len(part) == 1:
+                    jobs.append(part[0])
+                    continue
+                over = {**part[0].overrides, "seed": part[0].recipe.seed,
+                        "seeds": sum(c.recipe.seeds for c in part)}
+                rcp = validate_recipe(sweep.recipe_raw, sweep.recipe_scale, over,
+                                      where=f"{sweep.name} pack of {len(part)} cells")
+                jobs.append(Pack(part, over, recipe_hash(rcp)))
+    return jobs
+
+
+def _slice_summary(summary: dict, start: int, n: int) -> dict:
+    """The summary restricted to seeds [start, start + n): every per_seed table sliced (what
+    the sweep reads of a cell: gather, the phase diagram, the statuses)."""
+    out = {}
+    for k, v in summary.items():
+        if k == "per_seed" and isinstance(v, dict):
+            out[k] = {kk: (vv[start:start + n] if isinstance(vv, list) else vv)
+                      for kk, vv in v.items()}
+        elif isinstance(v, dict):
+            out[k] = _slice_summary(v, start, n)
+        else:
+            out[k] = v
+    return out
+
+
+def cell_summary(out: Path, entry: dict) -> dict:
+    """A finished cell's summary: its run folder's, or its slice of its pack's."""
+    summary = json.loads((Path(out) / entry["run"] / "summary.json").read_text())
+    if entry.get("slice"):
+        summary = _slice_summary(summary, *entry["slice"])
+    return summary
+
+
+def _statuses(summary: dict) -> dict:
+    statuses = [s for _, ps in per_seed_tables(summary) for s in ps.get("status", [])]
+    n_div = sum(s == "diverged" for s in statuses)
+    return {"status": "diverged" if statuses and n_div == len(statuses) else "done",
+            "n_runs": len(statuses), "n_diverged": n_div, "error": None}
+
+
+def run_pack(recipe_raw: dict, scale: str, overrides: dict, folder: str,
+             slices: list) -> dict:
+    """Run a pack into `folder` as one recipe over all its cells' seeds; never raises:
+    returns {"cells": [each cell's result, as run_cell's]} (a failure fails every cell)."""
+    res = run_cell(recipe_raw, scale, overrides, folder)
+    if res["status"] == "failed":
+        return {"cells": [dict(res) for _ in slices]}
+    summary = json.loads((Path(folder) / "summary.json").read_text())
+    cells = []
+    for start, n in slices:
+        r = {**res, **_statuses(_slice_summary(summary, start, n)), "slice": [start, n]}
+        cells.append(r)
+    return {"cells": cells}
+
+
 # -- one job: a cell's run (in a worker process, a Ray task, or this process) -------------------
 
 def versions() -> dict:
@@ -248,6 +369,14 @@ def versions() -> dict:
             "host": platform.node()}
 
 
+def run_job(recipe_raw: dict, scale: str, overrides: dict, folder: str,
+            slices: list | None = None) -> dict:
+    """A sweep's job: one cell (run_cell), or a pack of cells with their seed slices."""
+    if slices is None:
+        return run_cell(recipe_raw, scale, overrides, folder)
+    return run_pack(recipe_raw, scale, overrides, folder, slices)
+
+
 def run_cell(recipe_raw: dict, scale: str, overrides: dict, folder: str) -> dict:
     """Run one cell into `folder` (resuming what it recorded before); never raises: returns
     {status: done | diverged | failed, seconds, n_seeds, n_diverged, error, versions}."""
@@ -258,10 +387,7 @@ def run_cell(recipe_raw: dict, scale: str, overrides: dict, folder: str) -> dict
         out["versions"] = versions()
         recipe = validate_recipe(recipe_raw, scale, overrides)
         summary = run_recipe(recipe, Path(folder), scale=scale, figures=False)
-        statuses = [s for _, ps in per_seed_tables(summary) for s in ps.get("status", [])]
-        n_div = sum(s == "diverged" for s in statuses)
-        out.update(status="diverged" if statuses and n_div == len(statuses) else "done",
-                   n_runs=len(statuses), n_diverged=n_div, error=None)
+        out.update(_statuses(summary))
     except Exception as err:  # noqa: BLE001 -- a failed cell is recorded, the sweep goes on
         out.update(status="failed", n_runs=0, n_diverged=0,
                    error=f"{type(err).__name__}: {' '.join(str(err).split())}"[:500])
@@ -426,15 +552,22 @@ def run_sweep(sweep: Sweep, out: Path, executor=None,
         n_done = len(sweep.cells) - len(todo)
         if progress:
             progress(n_done, len(sweep.cells), {})
-        jobs = [(sweep.recipe_raw, sweep.recipe_scale, c.overrides, str(out / c.folder))
-                for c in todo]
-        for i, res in executor.map(run_cell, jobs):
-            c = todo[i]
-            cells[c.key].update(res)
+        units = packs(sweep, todo, getattr(executor, "workers", None) or 1)
+        jobs = [(sweep.recipe_raw, sweep.recipe_scale, u.overrides, str(out / u.folder))
+                + ((u.slices(),) if isinstance(u, Pack) else ()) for u in units]
+        for i, res in executor.map(run_job, jobs):
+            u = units[i]
+            if isinstance(u, Pack):   # a pack's result, or one failure (its worker died)
+                done = list(zip(u.cells, res.get("cells") or [dict(res)] * len(u.cells)))
+            else:
+                done = [(u, res)]
+            for c, r in done:
+                cells[c.key].update(r, run=u.folder)
             write_manifest(out, manifest)
-            n_done += 1
-            if progress:
-                progress(n_done, len(sweep.cells), cells[c.key])
+            for c, _ in done:
+                n_done += 1
+                if progress:
+                    progress(n_done, len(sweep.cells), cells[c.key])
         if any(cells[c.key]["status"] in FINISHED for c in sweep.cells):
             ds = gather(sweep, out)
             save_dataset(ds, out / "results.zarr")
@@ -543,7 +676,8 @@ def gather(sweep: Sweep, out: Path):
         entry = manifest["cells"].get(c.key, {})
         if entry.get("hash") != c.hash or entry.get("status") not in FINISHED:
             continue
-        summary = json.loads((out / c.folder / "summary.json").read_text())
+        summary = cell_summary(out, entry) if "run" in entry else \
+            json.loads((out / c.folder / "summary.json").read_text())
         for label, table in per_seed_tables(summary):
             n = len(table.get("status", [])) or max((len(v) for v in table.values()
                                                       if isinstance(v, list)), default=0)
