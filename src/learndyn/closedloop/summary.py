@@ -50,6 +50,9 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
         else:
             per["stage_boundaries"].append(None)
             per["stage_slopes"].append(None)
+    if "probe_loss" in ds:
+        per["probe_drop_step"] = [probe_drops(steps, ds.probe_loss.values[:, r])
+                                  for r in range(n_runs)]
     status = ["diverged" if x >= 0 else "ok" for x in diverged_at]
     # each run's status in this phase and the update that diverged (None: it did not)
     per["status"] = status
@@ -68,7 +71,29 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
         "diverged_at": per["diverged_at"],
         "per_seed": per,
     }
+    if "probe_drop_step" in per:
+        drops = [d for d, st in zip(per["probe_drop_step"], status) if st == "ok"]
+        # per frequency, the median over the healthy seeds whose probe fell (None: none did)
+        cols = list(zip(*drops)) if drops else []
+        summary["probe_drop_step"] = [finite_median([x for x in c if x is not None])
+                                      for c in cols] or None
     return summary
+
+
+def probe_drops(steps, losses) -> list:
+    """Per frequency (losses: (step, freq)), the step at which its probe loss first falls
+    half-way, on a log scale, from its initial to its final value: the drop of that
+    frequency's stair (None: no fall, or not finite)."""
+    out = []
+    for j in range(losses.shape[1]):
+        L = losses[:, j]
+        if not (np.isfinite(L[0]) and np.isfinite(L[-1])) or L[-1] >= L[0]:
+            out.append(None)
+            continue
+        half = np.exp(0.5 * (np.log(L[0]) + np.log(L[-1])))
+        below = np.nonzero(L <= half)[0]
+        out.append(int(steps[below[0]]) if len(below) else None)
+    return out
 
 
 def summarise(recipe, results: dict, plant, task) -> dict:
@@ -80,6 +105,8 @@ def summarise(recipe, results: dict, plant, task) -> dict:
         summary[mode] = analyse_mode(res.records, res.diverged_at,
                                      recipe.n_stages if mode == "closed" else None)
     summary["stage_boundaries"] = summary["closed"]["stage_boundaries"]
+    if hasattr(task, "frequencies"):
+        summary["frequencies"] = [float(f) for f in task.frequencies]   # of probe_loss's "freq"
     # over seeds: only the seeds healthy in every phase the number reads (an open-loop student
     # of a diverged teacher imitates a frozen, broken network)
     healthy = {m: [st == "ok" for st in summary[m]["per_seed"]["status"]] for m in results}

@@ -100,6 +100,27 @@ class SinusoidTracking:
         ry = sum(jnp.cos(2 * jnp.pi * f * t + phases[nfx + i]) for i, f in enumerate(self.freqs_y))
         return self.amp * ramp[:, None] * jnp.stack([rx, ry], axis=-1)
 
+    @property
+    def frequencies(self) -> tuple[float, ...]:
+        """Every target frequency (Hz): x's, then y's."""
+        return tuple(self.freqs_x) + tuple(self.freqs_y)
+
+    def probes(self, key) -> jax.Array:
+        """The per-frequency probe references (n_freqs, T + 1, 2), as the authors measure a
+        frequency's loss: one sinusoid at that frequency on its own axis (amplitude `amp`,
+        a random phase, the onset ramp), the other axis at 0."""
+        t = jnp.arange(self.horizon + 1, dtype=jnp.float32) * self.dt
+        ramp = jnp.clip(t / self.ramp_s, 0.0, 1.0) if self.ramp_s > 0 else jnp.ones_like(t)
+        nfx = len(self.freqs_x)
+        phases = jax.random.uniform(key, (len(self.frequencies),), minval=-jnp.pi,
+                                    maxval=jnp.pi)
+        out = []
+        for i, f in enumerate(self.frequencies):
+            wave = self.amp * ramp * jnp.cos(2 * jnp.pi * f * t + phases[i])
+            zero = jnp.zeros_like(wave)
+            out.append(jnp.stack([wave, zero] if i < nfx else [zero, wave], axis=-1))
+        return jnp.stack(out)
+
     def sample(self, key, batch: int):
         n_ph = len(self.freqs_x) + len(self.freqs_y)
         phases = jax.random.uniform(key, (batch, n_ph), minval=-jnp.pi, maxval=jnp.pi)

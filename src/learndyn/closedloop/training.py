@@ -140,7 +140,7 @@ class ControlProblem:
         params = optax.apply_updates(state.params, updates)
         return state._replace(params=params, opt_state=opt_state), loss
 
-    obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state")}
+    obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state"), "probe_loss": ("freq",)}
 
     def observe(self, state: TrainState, consts: RunConsts) -> dict:
         p = state.params
@@ -157,6 +157,12 @@ class ControlProblem:
         ev = sorted_eigvals(coupled_matrix(self.agent, p, self.plant, self.task))
         out = {"loss": loss, "deployed_loss": deployed, "eig": ev.astype(jnp.complex64),
                "radius": jnp.abs(ev[0])}
+        if hasattr(self.task, "probes"):
+            # the deployed loss of each single-frequency probe episode (fixed per run)
+            ref = self.task.probes(jax.random.fold_in(consts.key, 2**31 - 2))
+            x0 = jnp.zeros((ref.shape[0], self.task.nx), ref.dtype)
+            out["probe_loss"] = jax.vmap(
+                lambda x, r: self.deployed_loss(p, x[None], r[None]))(x0, ref)
         if self.fit_gains:
             out["gains"] = effective_gains(self.agent, p, self.plant, self.task,
                                            consts.eval_x0, consts.eval_ref)

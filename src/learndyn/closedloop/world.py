@@ -97,6 +97,10 @@ class ClosedLoopWorld:
                     "final_objective", "first_stable_step", "final_gains", "stage_boundaries",
                     "n_diverged"):
             rows.append((key, [fmt(summary[m].get(key)) for m in modes]))
+        if summary.get("frequencies"):
+            hz = "/".join(f"{f:g}" for f in summary["frequencies"])
+            rows.append((f"probe drop epoch ({hz} Hz)",
+                         [fmt(summary[m].get("probe_drop_step")) for m in modes]))
         over = summary.get("over_seeds", {})
         fs = over.get("first_stable_step", {})
         rows.append(("stable step q25-q75 (n)",
