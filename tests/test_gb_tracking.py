@@ -31,10 +31,11 @@ def test_probes_are_one_sinusoid_on_its_own_axis():
 
 def test_probe_drops():
     steps = np.arange(6)
-    L = np.array([[10.0, 1.0], [5.0, 1.0], [1.0, 1.0], [0.2, 2.0], [0.1, 2.0], [0.1, 3.0]])
-    # frequency 0 falls from 10 to 0.1: half-way in log is 1.0, reached at step 2; the other
-    # rises: no drop
-    assert probe_drops(steps, L) == [2, None]
+    L = np.array([[10.0, 1.0, 1.0], [5.0, 1.0, 1.0], [1.0, 1.0, 0.9], [0.2, 2.0, 0.9],
+                  [0.1, 2.0, 0.8], [0.1, 3.0, 0.7]])
+    # frequency 0 falls from 10 to 0.1: half-way in log is 1.0, reached at step 2; the second
+    # rises and the third falls by less than x2: no drop
+    assert probe_drops(steps, L) == [2, None, None]
 
 
 def test_smoke_run_records_the_probes(tmp_path):
@@ -48,3 +49,41 @@ def test_smoke_run_records_the_probes(tmp_path):
     rec = RunStore(tmp_path / "run" / "closed").load_records()
     assert rec.probe_loss.dims == ("step", "run", "freq") and rec.probe_loss.shape[2] == 4
     assert np.all(np.isfinite(rec.probe_loss.values))
+
+
+def test_tracking_claims_on_fabricated_summaries():
+    from learndyn.core.claims import run_claims
+    from learndyn.worlds import all_claims
+    ids = ("gb.tracking.staircase_low_to_high", "gb.tracking.eigs_at_frequencies",
+           "gb.tracking.competition", "gb.tracking.open_loop_worse")
+    claims = [c for c in all_claims() if c.id in ids]
+    assert len(claims) == 4
+    two_pi = 2 * np.pi
+    per_c = {"status": ["ok"] * 4, "diverged_at": [None] * 4,
+             "probe_drop_step": [[200, 1800, 700, 4500]] * 4,    # 0.1, 0.3, 0.2, 0.4 Hz
+             "probe_rise": [[1.0, 1.3, 1.05, 1.2]] * 4,
+             "w_rates_final": [[two_pi * 0.1, -two_pi * 0.1, two_pi * 0.21, two_pi * 0.29,
+                                two_pi * 0.41, 0.0]] * 4}
+    per_o = {"status": ["ok"] * 4, "diverged_at": [None] * 4, "above_closed_fraction": [0.9] * 4,
+             "peak_deployed_loss": [3.0] * 4, "initial_deployed_loss": [1.0] * 4}
+    summ = {"frequencies": [0.1, 0.3, 0.2, 0.4], "closed": {"per_seed": per_c},
+            "open": {"per_seed": per_o}}
+
+    class Src:
+        scale = "paper"
+
+        def get(self, recipe, overrides=None):
+            assert recipe == "gb2025-fig6"
+            from types import SimpleNamespace
+            return SimpleNamespace(summary=summ)
+    rows = {r.id: r for r in run_claims(Src(), claims)}
+    for cid in ids:
+        assert rows[cid].verdict == "verified", rows[cid]
+    # out of order (0.4 Hz before 0.3 Hz) refutes the staircase; no rise refutes competition
+    per_c["probe_drop_step"] = [[200, 4500, 700, 1800]] * 4
+    per_c["probe_rise"] = [[1.0, 1.05, 1.02, 1.0]] * 4
+    per_c["w_rates_final"] = [[0.0, 5.0]] * 4
+    per_o["above_closed_fraction"] = [0.2] * 4
+    rows = {r.id: r for r in run_claims(Src(), claims)}
+    for cid in ids:
+        assert rows[cid].verdict == "refuted", rows[cid]

@@ -316,3 +316,130 @@ def _setting_claim(name: str, field: str, what: str):
 
 for _name, (_field, _what) in SETTINGS.items():
     _setting_claim(_name, _field, _what)
+
+
+# -- Fig. 6: motor tracking (gb2025-fig6) --------------------------------------------------------
+TRACKING = "gb2025-fig6"
+# "Eigenvalues at the learned frequencies": an eigenvalue of (-I + W) / tau whose imaginary
+# part lies within FREQ_TOL (relative) of 2 pi f, for each learned frequency f. The agent
+# shares the loop with the plant, so W alone need not carry the exact frequency; 20 % still
+# tells the four targets (0.1-0.4 Hz, at least 33 % apart) from one another.
+FREQ_TOL = 0.2
+# A transient rise of another frequency's probe loss counts as competition when it climbs at
+# least RISE above its running minimum before its own drop.
+RISE = 1.1
+
+
+def _tracking(src):
+    summ = src.get(TRACKING).summary
+    if not summ.get("frequencies"):
+        return summ, Check("inconclusive", "the run records no probe losses")
+    return summ, None
+
+
+@CLAIMS.claim("gb.tracking.staircase_low_to_high", text="tracking sinusoids, the loss falls as "
+              "a staircase with one drop per frequency, from low frequencies to high (Fig. 6)",
+              expected="every frequency's probe loss drops (x2 or more), in increasing order "
+                       "of frequency, in most seeds (95 % Wilson interval above 1/2)")
+def _staircase(src) -> Check:
+    summ, stop = _tracking(src)
+    if stop:
+        return stop
+    h = _healthy(summ, "closed")
+    if h.inconclusive:
+        return h.inconclusive
+    f = np.asarray(summ["frequencies"])
+    order = np.argsort(f)
+    flags, shown = [], []
+    for drops in h.pick(summ["closed"]["per_seed"]["probe_drop_step"]):
+        d = [drops[i] for i in order]
+        flags.append(all(x is not None for x in d) and all(a < b for a, b in zip(d, d[1:])))
+        shown.append(", ".join(f"{f[i]:g} Hz: {'none' if drops[i] is None else drops[i]}"
+                               for i in order))
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; drop epochs, seed {h.idx[0]}: {shown[0]}{h.note}")
+
+
+@CLAIMS.claim("gb.tracking.eigs_at_frequencies", text="W develops an eigenvalue pair at each "
+              "learned frequency (Fig. 6)",
+              expected=f"for each learned frequency f, an eigenvalue of (-I + W) / tau with "
+                       f"|Im| within {FREQ_TOL:.0%} of 2 pi f at the end, in most seeds")
+def _eigs(src) -> Check:
+    summ, stop = _tracking(src)
+    if stop:
+        return stop
+    per = summ["closed"]["per_seed"]
+    if "w_rates_final" not in per:
+        return Check("inconclusive", "the run records no eigenvalues of W")
+    h = _healthy(summ, "closed")
+    if h.inconclusive:
+        return h.inconclusive
+    f = summ["frequencies"]
+    flags, shown = [], []
+    for drops, ims in zip(h.pick(per["probe_drop_step"]), h.pick(per["w_rates_final"])):
+        learned = [fj for fj, d in zip(f, drops) if d is not None]
+        if not learned:
+            flags.append(None)
+            continue
+        ims = np.abs(np.asarray(ims))
+        errs = [float(np.min(np.abs(ims - 2 * np.pi * fj)) / (2 * np.pi * fj)) for fj in learned]
+        flags.append(max(errs) <= FREQ_TOL)
+        shown.append(", ".join(f"{fj:g} Hz {e:.0%}" for fj, e in zip(learned, errs)))
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; nearest eigenvalue's relative gap, seed "
+                 f"{h.idx[0]}: {shown[0] if shown else 'no learned frequency'}{h.note}")
+
+
+@CLAIMS.claim("gb.tracking.competition", text="learning one frequency transiently raises "
+              "another's loss (Fig. 6)",
+              expected=f"some frequency's probe loss climbs >= x{RISE:g} above its running "
+                       "minimum before its own drop, in most seeds")
+def _competition(src) -> Check:
+    summ, stop = _tracking(src)
+    if stop:
+        return stop
+    per = summ["closed"]["per_seed"]
+    if "probe_rise" not in per:
+        return Check("inconclusive", "the run records no probe rises")
+    h = _healthy(summ, "closed")
+    if h.inconclusive:
+        return h.inconclusive
+    rises = h.pick(per["probe_rise"])
+    flags = [max(r) >= RISE for r in rises]
+    vote = over_seeds(flags)
+    f = summ["frequencies"]
+    shown = ", ".join(f"{fj:g} Hz x{r:.2f}" for fj, r in zip(f, rises[0]))
+    return Check(verdict(vote.ok), f"{vote}; largest rise before its drop, seed "
+                 f"{h.idx[0]}: {shown}{h.note}")
+
+
+@CLAIMS.claim("gb.tracking.open_loop_worse", text="the open-loop student's deployed loss rises "
+              "early and stays above the closed-loop network's for thousands of epochs "
+              "(Fig. 6)",
+              expected="open-loop deployed loss above the closed-loop one at most records "
+                       "after the first 10 epochs, and its peak above its initial value, in "
+                       "most seeds")
+def _open_worse(src) -> Check:
+    summ, stop = _tracking(src)
+    if stop:
+        return stop
+    if "open" not in summ:
+        return Check("inconclusive", "no open-loop phase in this run")
+    per = summ["open"]["per_seed"]
+    if "above_closed_fraction" not in per:
+        return Check("inconclusive", "the run records no closed/open comparison")
+    h = _healthy(summ, "closed", "open")
+    if h.inconclusive:
+        return h.inconclusive
+    frac = h.pick(per["above_closed_fraction"])
+    peaks = [p / i if p is not None and i else None for p, i in
+             zip(h.pick(per["peak_deployed_loss"]), h.pick(per["initial_deployed_loss"]))]
+    flags = [fr is not None and fr > 0.5 and pk is not None and pk > PEAK_MARGIN
+             for fr, pk in zip(frac, peaks)]
+    vote = over_seeds(flags)
+    return Check(verdict(vote.ok), f"{vote}; seed {h.idx[0]}: above closed loop at "
+                 f"{frac[0]:.0%} of records, peak x{_num(peaks[0])} its initial{h.note}")
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.3g}"

@@ -109,9 +109,62 @@ def gain_paths(results, gm: dict, path: Path) -> Path:
     return save(fig, path / "gain_paths")
 
 
+def fig6(results, summary, path: Path, run: int = 0) -> Path:
+    """Ger & Barak Fig. 6: the staircase (deployed loss, closed and open loop), each
+    frequency's probe loss with its drop epoch, W's eigenvalues as continuous-time rates
+    against the lines 2 pi f, and the open-loop student's per-frequency losses."""
+    freqs = summary["frequencies"]
+    cols = plt.cm.plasma(np.linspace(0, 0.85, len(freqs)))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    ax = axes[0]
+    for mode, res in results.items():
+        ds = res.records
+        ax.plot(ds.step.values + 1, ds.deployed_loss.values[:, run], color=MODE_COLORS[mode],
+                lw=1.6, label=f"{mode} loop")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch + 1")
+    ax.set_ylabel("deployed tracking loss")
+    ax.set_title("(a) the staircase")
+    ax.legend(fontsize=7, frameon=False)
+    for ax, mode, title in ((axes[1], "closed", "(b) closed loop: probe loss per frequency"),
+                            (axes[3], "open", "(d) open-loop student: probe losses")):
+        if mode not in results:
+            ax.set_visible(False)
+            continue
+        ds = results[mode].records
+        drops = summary[mode]["per_seed"]["probe_drop_step"][run]
+        for j, (c, f) in enumerate(zip(cols, freqs)):
+            ax.plot(ds.step.values + 1, ds.probe_loss.values[:, run, j], color=c, lw=1.4,
+                    label=f"{f:g} Hz" + ("" if drops[j] is None else f": drop {drops[j]}"))
+            if drops[j] is not None:
+                ax.axvline(drops[j] + 1, color=c, lw=0.7, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch + 1")
+        ax.set_ylabel("probe loss")
+        ax.set_title(title)
+        ax.legend(fontsize=7, frameon=False)
+    ax = axes[2]
+    ds = results["closed"].records
+    rates = ds.w_rates.values[-1, run]
+    ax.scatter(rates.real, rates.imag, s=8, color="k", zorder=3)
+    for c, f in zip(cols, freqs):
+        for sgn in (1, -1):
+            ax.axhline(sgn * 2 * np.pi * f, color=c, lw=0.8, ls="--")
+    ax.set_xlabel("Re (1/s)")
+    ax.set_ylabel("Im (rad/s)")
+    ax.set_title(f"(c) eig(-I + W) / tau at epoch {int(ds.step.values[-1])}")
+    fig.suptitle("Ger & Barak Fig. 6: motor tracking")
+    return save(fig, path / "fig6")
+
+
 def draw_all(results, summary, gm, path: Path) -> dict[str, str]:
-    """{figure name: file} of the study's figures (the gain paths only with a gain map)."""
+    """{figure name: file} of the study's figures (the gain paths only with a gain map;
+    fig6 for a tracking task)."""
     out = {"loss": loss_curves(results, summary, path), "eigen": eigen_paths(results, path)}
     if gm is not None and "gains" in next(iter(results.values())).records:
         out["gains"] = gain_paths(results, gm, path)
+    if summary.get("frequencies") and "w_rates" in results["closed"].records:
+        out["fig6"] = fig6(results, summary, path)
     return {k: str(p) for k, p in out.items()}

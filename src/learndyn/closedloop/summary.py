@@ -53,6 +53,12 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
     if "probe_loss" in ds:
         per["probe_drop_step"] = [probe_drops(steps, ds.probe_loss.values[:, r])
                                   for r in range(n_runs)]
+        per["probe_rise"] = [probe_rises(ds.probe_loss.values[:, r], steps, d)
+                             for r, d in enumerate(per["probe_drop_step"])]
+    if "w_rates" in ds:
+        # the imaginary parts (rad/s) of W's continuous-time rates at the last record
+        per["w_rates_final"] = [np.imag(ds.w_rates.values[-1, r]).tolist()
+                                for r in range(n_runs)]
     status = ["diverged" if x >= 0 else "ok" for x in diverged_at]
     # each run's status in this phase and the update that diverged (None: it did not)
     per["status"] = status
@@ -80,14 +86,20 @@ def analyse_mode(ds, diverged_at, n_stages: int | None) -> dict:
     return summary
 
 
+# A frequency is learned (its stair drops) when its probe loss ends at most 1 / MIN_DROP of
+# where it started: the paper's stairs fall by an order of magnitude, while a frequency not
+# yet learned moves by a few per cent (smoke: 0.4 Hz from 0.230 to 0.228).
+MIN_DROP = 2.0
+
+
 def probe_drops(steps, losses) -> list:
     """Per frequency (losses: (step, freq)), the step at which its probe loss first falls
     half-way, on a log scale, from its initial to its final value: the drop of that
-    frequency's stair (None: no fall, or not finite)."""
+    frequency's stair (None: it fell by less than MIN_DROP, or is not finite)."""
     out = []
     for j in range(losses.shape[1]):
         L = losses[:, j]
-        if not (np.isfinite(L[0]) and np.isfinite(L[-1])) or L[-1] >= L[0]:
+        if not (np.isfinite(L[0]) and np.isfinite(L[-1])) or L[-1] * MIN_DROP > L[0]:
             out.append(None)
             continue
         half = np.exp(0.5 * (np.log(L[0]) + np.log(L[-1])))
@@ -107,6 +119,9 @@ def summarise(recipe, results: dict, plant, task) -> dict:
     summary["stage_boundaries"] = summary["closed"]["stage_boundaries"]
     if hasattr(task, "frequencies"):
         summary["frequencies"] = [float(f) for f in task.frequencies]   # of probe_loss's "freq"
+        if "open" in results:
+            summary["open"]["per_seed"]["above_closed_fraction"] = above_closed(
+                results["closed"].records, results["open"].records)
     # over seeds: only the seeds healthy in every phase the number reads (an open-loop student
     # of a diverged teacher imitates a frozen, broken network)
     healthy = {m: [st == "ok" for st in summary[m]["per_seed"]["status"]] for m in results}
@@ -174,4 +189,32 @@ def gain_path_regions(results, plant, task) -> dict:
                          if ok.any() else None,
                      "max_radius_in_oscillatory_unstable": [float(d) if np.isfinite(d) else None
                                                             for d in depth]}
+    return out
+
+
+def probe_rises(losses, steps, drops) -> list:
+    """Per frequency: the largest ratio of its probe loss to its running minimum before its
+    own drop (the whole run when it never drops): a transient rise while other frequencies
+    are learned."""
+    out = []
+    for j in range(losses.shape[1]):
+        L = losses[:, j]
+        end = len(L) if drops[j] is None else int(np.searchsorted(steps, drops[j]))
+        L = L[:max(end, 1)]
+        L = L[np.isfinite(L)]
+        out.append(float(np.max(L / np.minimum.accumulate(L))) if len(L) else 1.0)
+    return out
+
+
+def above_closed(closed, opened, after: int = 10) -> list:
+    """Per seed, the fraction of the records after epoch `after` (those both phases share)
+    at which the open-loop student's deployed loss is above the closed-loop network's."""
+    cs, os_ = closed.step.values, opened.step.values
+    common = np.intersect1d(cs[cs > after], os_)
+    ci, oi = np.searchsorted(cs, common), np.searchsorted(os_, common)
+    c, o = closed.deployed_loss.values[ci], opened.deployed_loss.values[oi]
+    out = []
+    for r in range(c.shape[1]):
+        ok = np.isfinite(c[:, r]) & np.isfinite(o[:, r])
+        out.append(float(np.mean(o[ok, r] > c[ok, r])) if ok.any() else None)
     return out

@@ -140,7 +140,8 @@ class ControlProblem:
         params = optax.apply_updates(state.params, updates)
         return state._replace(params=params, opt_state=opt_state), loss
 
-    obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state"), "probe_loss": ("freq",)}
+    obs_dims = {"eig": ("eigen",), "gains": ("ctrl", "state"), "probe_loss": ("freq",),
+                "w_rates": ("eigen_w",)}
 
     def observe(self, state: TrainState, consts: RunConsts) -> dict:
         p = state.params
@@ -163,6 +164,14 @@ class ControlProblem:
             x0 = jnp.zeros((ref.shape[0], self.task.nx), ref.dtype)
             out["probe_loss"] = jax.vmap(
                 lambda x, r: self.deployed_loss(p, x[None], r[None]))(x0, ref)
+            # W's eigenvalues as continuous-time rates: those of (-I + W) / tau, tau = dt /
+            # leak for a leaky agent (a discrete-time agent: log(lambda) / dt); the imaginary
+            # part is an angular frequency (rad/s), to set against 2 pi f
+            lam = jnp.linalg.eigvals(self.agent.recurrent(p))
+            dt = self.task.dt
+            rates = ((lam - 1) * (self.agent.leak / dt) if self.agent.leak is not None
+                     else jnp.log(lam) / dt)
+            out["w_rates"] = rates[jnp.argsort(-jnp.abs(jnp.imag(rates)))].astype(jnp.complex64)
         if self.fit_gains:
             out["gains"] = effective_gains(self.agent, p, self.plant, self.task,
                                            consts.eval_x0, consts.eval_ref)
