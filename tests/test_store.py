@@ -199,9 +199,17 @@ def test_show_run_and_claims_refuse_a_damaged_run_in_one_line(gb_smoke_run, tmp_
         one_line_error(runner.invoke(app, ["show", str(copy)]), named)
     one_line_error(runner.invoke(app, ["run", "gb2025-fig1", "--quiet", "--out", str(copy)]),
                    named)
-    for flag in ("--no-run", "--run"):
-        one_line_error(runner.invoke(app, ["claims", "--paper", "ger-barak-2025", "--runs-dir",
-                                           str(runs), flag]), named)
+    one_line_error(runner.invoke(app, ["claims", "--paper", "ger-barak-2025", "--runs-dir",
+                                       str(runs), "--no-run"]), named)
+    # --run first trains the paper's other recipes that have no run (gb2025-theory and
+    # gb2025-fig6 read before gb2025-fig1, their progress bars shown); on reaching the damaged
+    # run it stops with one error line, no traceback
+    r = runner.invoke(app, ["claims", "--paper", "ger-barak-2025", "--runs-dir", str(runs),
+                            "--run"])
+    assert r.exit_code == 2, r.output
+    last = [ln for ln in r.output.strip().splitlines() if ln.strip()][-1]
+    assert last.startswith("error:") and named in last, last
+    assert "Traceback" not in r.output
 
 
 # -- the write lock --------------------------------------------------------------------------
