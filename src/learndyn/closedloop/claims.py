@@ -330,11 +330,17 @@ FREQ_TOL = 0.2
 RISE = 1.1
 
 
-def _tracking(src):
+def _tracking(src, key: str = "probe_drop_step"):
+    """(summary, closed-loop per_seed, healthy seeds, None), or (..., an inconclusive Check)
+    when the run records no probes, or no per-seed `key`, or too few healthy seeds."""
     summ = src.get(TRACKING).summary
     if not summ.get("frequencies"):
-        return summ, Check("inconclusive", "the run records no probe losses")
-    return summ, None
+        return summ, None, None, Check("inconclusive", "the run records no probe losses")
+    per = summ["closed"]["per_seed"]
+    if key not in per:
+        return summ, per, None, Check("inconclusive", f"the run records no {key}")
+    h = _healthy(summ, "closed")
+    return summ, per, h, h.inconclusive
 
 
 @CLAIMS.claim("gb.tracking.staircase_low_to_high", text="tracking sinusoids, the loss falls as "
@@ -342,16 +348,13 @@ def _tracking(src):
               expected="every frequency's probe loss drops (x2 or more), in increasing order "
                        "of frequency, in most seeds (95 % Wilson interval above 1/2)")
 def _staircase(src) -> Check:
-    summ, stop = _tracking(src)
+    summ, per, h, stop = _tracking(src)
     if stop:
         return stop
-    h = _healthy(summ, "closed")
-    if h.inconclusive:
-        return h.inconclusive
     f = np.asarray(summ["frequencies"])
     order = np.argsort(f)
     flags, shown = [], []
-    for drops in h.pick(summ["closed"]["per_seed"]["probe_drop_step"]):
+    for drops in h.pick(per["probe_drop_step"]):
         d = [drops[i] for i in order]
         flags.append(all(x is not None for x in d) and all(a < b for a, b in zip(d, d[1:])))
         shown.append(", ".join(f"{f[i]:g} Hz: {'none' if drops[i] is None else drops[i]}"
@@ -365,15 +368,9 @@ def _staircase(src) -> Check:
               expected=f"for each learned frequency f, an eigenvalue of (-I + W) / tau with "
                        f"|Im| within {FREQ_TOL:.0%} of 2 pi f at the end, in most seeds")
 def _eigs(src) -> Check:
-    summ, stop = _tracking(src)
+    summ, per, h, stop = _tracking(src, "w_rates_final")
     if stop:
         return stop
-    per = summ["closed"]["per_seed"]
-    if "w_rates_final" not in per:
-        return Check("inconclusive", "the run records no eigenvalues of W")
-    h = _healthy(summ, "closed")
-    if h.inconclusive:
-        return h.inconclusive
     f = summ["frequencies"]
     flags, shown = [], []
     for drops, ims in zip(h.pick(per["probe_drop_step"]), h.pick(per["w_rates_final"])):
@@ -395,15 +392,9 @@ def _eigs(src) -> Check:
               expected=f"some frequency's probe loss climbs >= x{RISE:g} above its running "
                        "minimum before its own drop, in most seeds")
 def _competition(src) -> Check:
-    summ, stop = _tracking(src)
+    summ, per, h, stop = _tracking(src, "probe_rise")
     if stop:
         return stop
-    per = summ["closed"]["per_seed"]
-    if "probe_rise" not in per:
-        return Check("inconclusive", "the run records no probe rises")
-    h = _healthy(summ, "closed")
-    if h.inconclusive:
-        return h.inconclusive
     rises = h.pick(per["probe_rise"])
     flags = [max(r) >= RISE for r in rises]
     vote = over_seeds(flags)
@@ -420,7 +411,7 @@ def _competition(src) -> Check:
                        "after the first 10 epochs, and its peak above its initial value, in "
                        "most seeds")
 def _open_worse(src) -> Check:
-    summ, stop = _tracking(src)
+    summ, _, _, stop = _tracking(src)
     if stop:
         return stop
     if "open" not in summ:

@@ -223,10 +223,15 @@ def _per_beta(src, name):
               expected=f"relative error of the free-overlap model's loss <= {TRACK_TOL:g} "
                        "for every beta")
 def _tracks(src) -> Check:
-    rows = _per_beta(src, "gb.free_overlaps")
+    return _within(src, "gb.free_overlaps", TRACK_TOL)
+
+
+def _within(src, theory: str, tol: float) -> Check:
+    """Verified when the theory's relative error is at most `tol` for every beta."""
+    rows = _per_beta(src, theory)
     if rows is None:
         return Check("inconclusive", "no stage-3 comparison recorded")
-    ok = all(e is not None and e <= TRACK_TOL for _, e in rows)
+    ok = all(e is not None and e <= tol for _, e in rows)
     shown = ", ".join(f"beta {b:g}: {_num(e)}" for b, e in rows)
     return Check(verdict(ok), f"relative error per beta: {shown}{_stage3_note(src)}")
 
@@ -236,12 +241,7 @@ def _tracks(src) -> Check:
               expected=f"the Gram flow's relative error against the full model <= "
                        f"{EXACT_TOL:g} for every beta (float32, the same batches)")
 def _exact(src) -> Check:
-    rows = _per_beta(src, "gb.gram_flow")
-    if rows is None:
-        return Check("inconclusive", "no stage-3 comparison recorded")
-    ok = all(e is not None and e <= EXACT_TOL for _, e in rows)
-    shown = ", ".join(f"beta {b:g}: {_num(e)}" for b, e in rows)
-    return Check(verdict(ok), f"relative error per beta: {shown}{_stage3_note(src)}")
+    return _within(src, "gb.gram_flow", EXACT_TOL)
 
 
 @CLAIMS.claim("gb.free_overlaps_vs_exact", text="the exact Gram flow is closer to the full "
