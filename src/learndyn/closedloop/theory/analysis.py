@@ -413,6 +413,22 @@ def crossing(radius: np.ndarray, steps: np.ndarray) -> int | None:
     return first_stable(steps, radius)
 
 
+def add_stage_row(rows: dict, slopes, c, boundaries) -> None:
+    """Append one seed to `rows` ({pattern, crossing, agree, gap}: lists): its loss-only
+    three-stage pattern, its spectral crossing `c` (None: none), whether the loss boundary
+    nearest to c lies within AGREE_FACTOR of it, and their gap in epochs."""
+    from learndyn.core.stages import three_stage_pattern
+    rows["pattern"].append(three_stage_pattern(slopes))
+    rows["crossing"].append(c)
+    if c is None or not boundaries:
+        rows["agree"].append(None if c is None else False)
+        rows["gap"].append(None)
+        return
+    near = min(boundaries, key=lambda x: abs(x - c))
+    rows["agree"].append(1 / AGREE_FACTOR <= (near + 1) / (c + 1) <= AGREE_FACTOR)
+    rows["gap"].append(int(abs(near - c)))
+
+
 def stages_check(steps, radius, per: dict, healthy: list, control) -> dict:
     """Per healthy seed: the loss-only three-stage pattern (core.stages.three_stage_pattern),
     the spectral crossing, and whether a loss boundary agrees with it (the gap in epochs);
@@ -421,17 +437,8 @@ def stages_check(steps, radius, per: dict, healthy: list, control) -> dict:
     from learndyn.core.stages import three_stage_pattern
     rows = {"seeds": len(healthy), "pattern": [], "crossing": [], "agree": [], "gap": []}
     for r in healthy:
-        rows["pattern"].append(three_stage_pattern(per["stage_slopes"][r]))
-        c = crossing(radius[:, r], steps)
-        rows["crossing"].append(c)
-        b = per["stage_boundaries"][r]
-        if c is None or not b:
-            rows["agree"].append(None if c is None else False)
-            rows["gap"].append(None)
-            continue
-        near = min(b, key=lambda x: abs(x - c))
-        rows["agree"].append(1 / AGREE_FACTOR <= (near + 1) / (c + 1) <= AGREE_FACTOR)
-        rows["gap"].append(int(abs(near - c)))
+        add_stage_row(rows, per["stage_slopes"][r], crossing(radius[:, r], steps),
+                      per["stage_boundaries"][r])
     if control is not None:
         from learndyn.core.stages import loss_stages
         cs = control.records.step.values

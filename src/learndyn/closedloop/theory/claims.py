@@ -270,24 +270,17 @@ def _closer(src) -> Check:
 
 
 def _fig1_rows(summ) -> dict:
-    from learndyn.core.stages import three_stage_pattern
+    """The stage rows (analysis.add_stage_row) of gb2025-fig1's healthy closed-loop seeds; its
+    crossing is the first stable step when the run started outside the disk (> 0)."""
+    from learndyn.closedloop.theory.analysis import add_stage_row
     per = summ["closed"]["per_seed"]
     st = per.get("status", ["ok"] * len(per["first_stable_step"]))
     rows = {"pattern": [], "crossing": [], "agree": [], "gap": []}
     for i, ok in enumerate(st):
-        if ok != "ok":
-            continue
-        fs, b = per["first_stable_step"][i], per["stage_boundaries"][i]
-        rows["pattern"].append(three_stage_pattern(per["stage_slopes"][i]))
-        c = fs if fs is not None and fs > 0 else None
-        rows["crossing"].append(c)
-        if c is None or not b:
-            rows["agree"].append(None if c is None else False)
-            rows["gap"].append(None)
-            continue
-        near = min(b, key=lambda x: abs(x - c))
-        rows["agree"].append(1 / 1.5 <= (near + 1) / (c + 1) <= 1.5)
-        rows["gap"].append(int(abs(near - c)))
+        if ok == "ok":
+            fs = per["first_stable_step"][i]
+            add_stage_row(rows, per["stage_slopes"][i], fs if fs is not None and fs > 0 else None,
+                          per["stage_boundaries"][i])
     return rows
 
 
